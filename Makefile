@@ -1,0 +1,174 @@
+# vmimage.azure: build, test and demo. `make help` lists the targets.
+#
+# Everything is built inside the checkout: .venv (Python), tests/azurite/node_modules (Azurite),
+# .build (collection layout, sanity copy, ansible-test's home, demo files). System packages are
+# installed with apt-get only when a tool is missing (needs root or sudo).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+
+PYTHON ?= python3
+# pytest-xdist workers; CI has 2 cores.
+JOBS ?= 2
+PYTEST_ARGS ?=
+BENCH_ARGS ?= --quick
+# Extra arguments for ansible-test sanity, e.g. SANITY_ARGS='--test pylint'.
+SANITY_ARGS ?=
+
+VENV := $(CURDIR)/.venv
+VPY := $(VENV)/bin/python
+BUILD := $(CURDIR)/.build
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/vmimage/azure
+SANITY_TREE := $(BUILD)/sanity/ansible_collections/vmimage/azure
+# ansible-test keeps its sanity virtualenvs and the pip bootstrap script under ~/.ansible/test;
+# it runs with HOME here so that nothing outside the checkout is touched.
+SANITY_HOME := $(BUILD)/home
+AZURITE_DIR := tests/azurite
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := $(AZURITE_DIR)/node_modules/.installed
+
+# Environment for everything that imports or runs the collection (pytest, ansible-playbook).
+RUN_ENV := env PATH="$(VENV)/bin:$$PATH" PYTHONPATH="$(COLLECTIONS)" \
+	ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS)" PYTHON="$(VPY)" \
+	ANSIBLE_NOCOWS=1 ANSIBLE_RETRY_FILES_ENABLED=0
+
+# Sanity tests for day-to-day work (`make test-fast`); `make sanity` runs them all.
+SANITY_FAST := --test compile --test pep8 --test validate-modules --test yamllint --test ansible-doc
+
+# Sanity tests that need more than PyPI even with scripts/get_pip.py: none so far.
+SANITY_SKIP :=
+
+.PHONY: help deps sysdeps venv node layout test test-fast sanity sanity-fast sanity-tree lint \
+	changelog-lint unit integration bench demo clean distclean
+
+help:
+	@echo 'make test        sanity, ansible-lint, unit and integration tests (what CI runs)'
+	@echo 'make test-fast   unit tests and a quick sanity subset'
+	@echo 'make demo        convert a generated disk to a fixed VHD and upload it to a local Azurite'
+	@echo 'make sanity | lint | unit | integration | bench'
+	@echo 'make deps        system packages (apt-get, only if missing), .venv, Azurite, .build layout'
+	@echo 'make clean       remove .build and test output; make distclean also removes .venv and node_modules'
+
+# ---------------------------------------------------------------------------------------------
+# Dependencies
+
+deps: sysdeps venv node layout
+
+sysdeps:
+	@missing=(); \
+	command -v qemu-img >/dev/null || missing+=(qemu-utils); \
+	command -v sfdisk >/dev/null || missing+=(fdisk); \
+	command -v node >/dev/null || missing+=(nodejs); \
+	command -v npm >/dev/null || missing+=(npm); \
+	command -v git >/dev/null || missing+=(git); \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv); \
+	if [ $${#missing[@]} -gt 0 ]; then \
+		command -v apt-get >/dev/null || { echo "missing: $${missing[*]} (install them; no apt-get here)" >&2; exit 1; }; \
+		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		echo "installing system packages: $${missing[*]}"; \
+		$$sudo apt-get update -qq; \
+		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${missing[@]}"; \
+	fi
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements.txt tests/requirements.txt | sysdeps
+	[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r tests/requirements.txt
+	touch $@
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json | sysdeps
+	npm ci --prefix $(AZURITE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+# pytest and ansible-playbook import the collection as ansible_collections.vmimage.azure.
+layout:
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@ln -sfn ../../../.. $(COLLECTION_LINK)
+
+# ---------------------------------------------------------------------------------------------
+# Tests
+
+# Runs every stage even when one fails, prints the stage times, fails if any stage failed.
+test: deps
+	@failed=(); summary=(); \
+	for stage in sanity lint unit integration; do \
+		echo "=== $$stage"; start=$$(date +%s); \
+		if $(MAKE) $$stage; then result=ok; else result=FAILED; failed+=($$stage); fi; \
+		summary+=("$$(printf '%-12s %-7s %4ss' $$stage $$result $$(( $$(date +%s) - start )))"); \
+	done; \
+	echo '=== summary'; printf '%s\n' "$${summary[@]}"; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "failed: $${failed[*]}"; exit 1; fi
+
+test-fast: deps
+	$(MAKE) unit
+	$(MAKE) sanity-fast
+
+# ansible-test refuses symlinked collection trees: give it a copy of the working tree.
+sanity-tree: venv
+	@$(VPY) scripts/stage_collection.py $(CURDIR) $(SANITY_TREE)
+	@# ansible-test would download get-pip.py; seed its cache with our stand-in (see scripts/get_pip.py).
+	@pip_version=$$($(VPY) -c 'import types; from ansible_test._internal.python_requirements import get_venv_packages as g; print(g(types.SimpleNamespace(version="3.11"))["pip"])'); \
+	mkdir -p $(SANITY_HOME)/.ansible/test/cache; \
+	cp scripts/get_pip.py $(SANITY_HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+
+define run_sanity
+	cd $(SANITY_TREE) && env XDG_CONFIG_HOME="$${XDG_CONFIG_HOME:-$$HOME/.config}" \
+		XDG_CACHE_HOME="$${XDG_CACHE_HOME:-$$HOME/.cache}" HOME="$(SANITY_HOME)" \
+		VMIMAGE_BOOTSTRAP_PYTHON="$(VPY)" LC_ALL=C.UTF-8 \
+		$(VENV)/bin/ansible-test sanity --local --color no \
+		--python "$$($(VPY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+		$(foreach t,$(SANITY_SKIP),--skip-test $(t)) $(1) $(SANITY_ARGS)
+endef
+
+sanity: sanity-tree
+	$(call run_sanity,)
+
+sanity-fast: sanity-tree
+	$(call run_sanity,$(SANITY_FAST))
+
+lint: venv changelog-lint
+	$(RUN_ENV) $(VENV)/bin/ansible-lint --profile production
+
+changelog-lint: venv
+	$(VENV)/bin/antsibull-changelog lint
+
+# pytest exits 5 when it collects nothing: that is a failure here too, with a clear message.
+define run_pytest
+	$(RUN_ENV) $(VPY) -m pytest $(1) -n $(JOBS) $(PYTEST_ARGS) || { rc=$$?; \
+		[ $$rc -ne 5 ] || echo "no tests collected in $(1): failing" >&2; exit $$rc; }
+endef
+
+unit: venv layout
+	$(call run_pytest,tests/unit)
+
+integration: deps
+	$(call run_pytest,tests/integration)
+
+bench: deps
+	$(RUN_ENV) $(VPY) benchmarks/bench_vhd.py $(BENCH_ARGS)
+	$(RUN_ENV) scripts/with_azurite.sh $(BUILD)/bench-azurite $(VPY) benchmarks/bench_upload.py $(BENCH_ARGS)
+
+# ---------------------------------------------------------------------------------------------
+# Demo: the VHD steps on a generated disk, uploaded to a local Azurite.
+
+demo: deps
+	@rm -rf $(BUILD)/demo/azurite
+	$(RUN_ENV) scripts/with_azurite.sh $(BUILD)/demo/azurite \
+		ansible-playbook playbooks/demo.yml -e demo_workdir=$(BUILD)/demo
+
+# ---------------------------------------------------------------------------------------------
+
+clean:
+	rm -rf $(BUILD) tests/output .pytest_cache
+	find . -name __pycache__ -type d -not -path './.venv/*' -not -path './.git/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) $(AZURITE_DIR)/node_modules

@@ -1,0 +1,105 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the vmimage.azure collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Private to vmimage.azure: this module may change at any time; do not import it from outside
+# the collection.
+"""The base of every module in the collection: wraps AnsibleModule (composition, not inheritance).
+
+    module = AzureModule(argument_spec=dict(...))
+    try:
+        result = service.run(module.client(ComputeManagementClient), module.params)
+    except Exception as exc:  # only main() turns exceptions into failures
+        module.fail(exc)
+    module.exit(**result)
+"""
+
+from __future__ import annotations
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.vmimage.azure.plugins.module_utils._azure import auth as _auth
+from ansible_collections.vmimage.azure.plugins.module_utils._azure.errors import describe_error, scrub
+
+# Python libraries the base module needs, as (pip name, import error or None).
+REQUIRED_LIBS = [('azure-identity', _auth.IDENTITY_IMPORT_ERROR)]
+
+
+class AzureModule(object):
+    """Wraps AnsibleModule: auth options, library checks, lazy credential and clients, clean failures."""
+
+    def __init__(self, argument_spec, supports_check_mode=True, mutually_exclusive=None,
+                 required_together=None, required_one_of=None, required_if=None, auth=True,
+                 required_libs=None):
+        spec = dict(argument_spec)
+        if auth:
+            clash = set(spec) & set(_auth.AUTH_ARGSPEC)
+            if clash:
+                raise ValueError('argument_spec redefines auth options: %s' % ', '.join(sorted(clash)))
+            spec.update(_auth.AUTH_ARGSPEC)
+        self.module = AnsibleModule(
+            argument_spec=spec, supports_check_mode=supports_check_mode,
+            mutually_exclusive=mutually_exclusive, required_together=required_together,
+            required_one_of=required_one_of, required_if=required_if)
+        self._credential = None
+        self._clients = {}
+        libs = (list(REQUIRED_LIBS) if auth else []) + list(required_libs or [])
+        for name, error in libs:
+            if error is not None:
+                self.module.fail_json(msg=missing_required_lib(name), exception=str(error))
+
+    @property
+    def params(self):
+        return self.module.params
+
+    @property
+    def check_mode(self):
+        return self.module.check_mode
+
+    def _secrets(self):
+        return set(self.module.no_log_values) | {self.params.get('secret')} - {None}
+
+    def credential(self):
+        """The azure-identity credential, built once; raises AuthConfigError when the options are unusable.
+
+        Building it sends nothing: call it before writing anything to fail early on bad options."""
+        if self._credential is None:
+            self._credential = _auth.build_credential(self.params)
+        return self._credential
+
+    def client(self, factory, **kwargs):
+        """A Resource Manager client (e.g. ComputeManagementClient), created once per factory.
+
+        ``factory(credential, subscription_id, base_url=..., credential_scopes=[...], **kwargs)``
+        is the calling convention of every azure-mgmt-* client.
+        """
+        if factory not in self._clients:
+            subscription_id = self.params.get('subscription_id')
+            if not subscription_id:
+                raise _auth.AuthConfigError(
+                    'subscription_id is required for Azure Resource Manager calls: set subscription_id '
+                    '(or AZURE_SUBSCRIPTION_ID).')
+            cloud = _auth.cloud_endpoints(self.params)
+            self._clients[factory] = factory(
+                self.credential(), subscription_id, base_url=cloud['resource_manager'],
+                credential_scopes=[cloud['arm_scope']], **kwargs)
+        return self._clients[factory]
+
+    def scrub(self, text):
+        return scrub(text, self._secrets())
+
+    def fail(self, exc_or_msg, **result):
+        """fail_json with one clear message; no secret survives in the message or the result."""
+        if isinstance(exc_or_msg, BaseException):
+            msg = describe_error(exc_or_msg, self._secrets())
+        else:
+            msg = self.scrub(exc_or_msg)
+        result = dict((k, v if not isinstance(v, str) else self.scrub(v)) for k, v in result.items())
+        self.module.fail_json(msg=msg, **result)
+
+    def exit(self, **result):
+        self.module.exit_json(**result)
+
+    def warn(self, msg):
+        self.module.warn(self.scrub(msg))

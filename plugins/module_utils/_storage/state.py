@@ -1,0 +1,88 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vmimage.azure contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Private to vmimage.azure: this module may change at any time; do not import it from outside
+# the collection.
+"""Upload state kept in the page blob's metadata, and the idempotence decision.
+
+Metadata written by the upload (all values are strings):
+
+* ``vmimage_state``: ``uploading`` from the moment the blob is created until the last page and
+  the final metadata are written, then ``complete``;
+* ``vmimage_fingerprint``: the source fingerprint (see ``plan.py``);
+* ``vmimage_size``: the blob size in bytes.
+"""
+
+from __future__ import annotations
+
+STATE_KEY = 'vmimage_state'
+FINGERPRINT_KEY = 'vmimage_fingerprint'
+SIZE_KEY = 'vmimage_size'
+UPLOADING = 'uploading'
+COMPLETE = 'complete'
+
+OVERWRITE_CHOICES = ('never', 'different', 'always')
+# Actions: none (nothing to send), create (no blob yet), resume (finish an interrupted upload of
+# the same source), replace (recreate the blob: all earlier pages are discarded).
+ACTIONS = ('none', 'create', 'resume', 'replace')
+
+
+class UploadConflict(Exception):
+    """The destination exists and ``overwrite`` forbids replacing it."""
+
+
+def metadata(state, fingerprint, size):
+    return {STATE_KEY: state, FINGERPRINT_KEY: fingerprint, SIZE_KEY: str(size)}
+
+
+def remote_state(blob_type, size, meta):
+    """Normalize what the service returns about an existing blob to the fields we manage."""
+    meta = dict((k.lower(), v) for k, v in (meta or {}).items())
+    return {
+        'blob_type': blob_type,
+        'size': size,
+        'state': meta.get(STATE_KEY),
+        'fingerprint': meta.get(FINGERPRINT_KEY),
+    }
+
+
+def decide(remote, fingerprint, size, overwrite='different'):
+    """Return the action for an upload of a source (``fingerprint``, ``size``) given the
+    ``remote_state`` (or None when the blob does not exist). Raises :class:`UploadConflict`."""
+    if overwrite not in OVERWRITE_CHOICES:
+        raise ValueError('overwrite must be one of %s' % ', '.join(OVERWRITE_CHOICES))
+    if remote is None:
+        return 'create'
+    same = (remote['blob_type'] == 'PageBlob' and remote['size'] == size
+            and remote['fingerprint'] == fingerprint)
+    if overwrite == 'always':
+        return 'replace'
+    if same and remote['state'] == COMPLETE:
+        return 'none'
+    if same and remote['state'] == UPLOADING:
+        return 'resume'
+    if overwrite == 'never':
+        if same:
+            what = 'has an unknown upload state %r' % remote['state']
+        elif remote['fingerprint']:
+            what = 'holds a different image (fingerprint %s, state %s)' % (
+                remote['fingerprint'], remote['state'])
+        else:
+            what = 'was not written by this module (a %s of %s bytes without vmimage metadata)' % (
+                remote['blob_type'], remote['size'])
+        raise UploadConflict(
+            'The destination blob exists and %s; overwrite=never forbids replacing it. '
+            'Use overwrite=different (or always) to replace it, or choose another blob name.' % what)
+    return 'replace'
+
+
+def diff(remote, fingerprint, size, action):
+    def view(r):
+        if r is None:
+            return {}
+        return {'state': r['state'], 'fingerprint': r['fingerprint'], 'size': r['size']}
+    after = view(remote) if action == 'none' else {
+        'state': COMPLETE, 'fingerprint': fingerprint, 'size': size}
+    return {'before': view(remote), 'after': after}

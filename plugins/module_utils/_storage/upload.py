@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vmimage.azure contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Private to vmimage.azure: this module may change at any time; do not import it from outside
+# the collection.
+"""Sparse, parallel, resumable page-blob upload of a validated fixed VHD.
+
+``PageBlobUploader(client, fd, plan)`` takes a ``BlobClient`` and a ``plan.Plan``;
+``prepare(overwrite)`` answers what would be done (read-only), ``run(prepared)`` does it.
+Only non-zero pages are sent, in 512-aligned Put Page requests of at most 4 MiB, each with
+Content-MD5, ``concurrency`` at a time; at most ``2 * concurrency`` requests are queued and each
+reads its own bytes, so memory stays below ``concurrency * 4 MiB`` of page data.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import state as _state
+
+try:
+    from azure.core.exceptions import ResourceNotFoundError, ResourceExistsError
+    from azure.storage.blob import ContentSettings
+except ImportError:  # pragma: no cover - the module reports missing libraries first
+    ResourceNotFoundError = ResourceExistsError = ContentSettings = None
+
+MIB = 1024 * 1024
+
+
+class UploadError(Exception):
+    """The upload could not finish; ``resumable`` says whether a rerun will resume it."""
+
+    def __init__(self, message, resumable=False, stats=None):
+        super().__init__(message)
+        self.resumable = resumable
+        self.stats = stats or {}
+
+
+def _error_code(exc):
+    code = getattr(exc, 'error_code', None)
+    return getattr(code, 'value', code)
+
+
+def _describe(exc):
+    try:
+        from ansible_collections.vmimage.azure.plugins.module_utils._azure.errors import describe_error
+        return describe_error(exc)
+    except ImportError:  # pragma: no cover
+        return '%s: %s' % (type(exc).__name__, exc)
+
+
+def read_remote(client):
+    """``state.remote_state`` of the destination blob, or None when it (or its container) is absent."""
+    try:
+        props = client.get_blob_properties()
+    except ResourceNotFoundError:
+        return None
+    blob_type = getattr(props.blob_type, 'value', props.blob_type)
+    return _state.remote_state(blob_type, props.size, props.metadata)
+
+
+def present_ranges(client):
+    """``[(start, end)]`` (end exclusive) of the pages the page blob holds."""
+    return [(r.start, r.end + 1) for r in client.list_page_ranges() if not getattr(r, 'cleared', False)]
+
+
+class PageBlobUploader:
+    def __init__(self, client, fd, plan, concurrency=8, retry=None):
+        if concurrency < 1:
+            raise ValueError('concurrency must be at least 1')
+        self.client = client
+        self.fd = fd
+        self.plan = plan
+        self.concurrency = concurrency
+        self.retry = retry
+        self._requests = 0
+        self._sent = 0
+        self._lock = threading.Lock()
+
+    def prepare(self, overwrite='different'):
+        """Read-only: ``dict(action, remote, ranges, bytes_to_upload, diff)``. Raises
+        ``state.UploadConflict`` when ``overwrite`` forbids the upload."""
+        plan = self.plan
+        remote = read_remote(self.client)
+        action = _state.decide(remote, plan.fingerprint, plan.size, overwrite)
+        if action == 'none':
+            ranges = []
+        elif action == 'resume':
+            ranges = _plan.subtract_ranges(plan.ranges, present_ranges(self.client))
+            ranges = list(_plan.split_ranges(ranges))
+        else:
+            ranges = plan.ranges
+        return dict(action=action, remote=remote, ranges=ranges,
+                    bytes_to_upload=_plan.total(ranges),
+                    diff=_state.diff(remote, plan.fingerprint, plan.size, action))
+
+    def _create(self, create_container):
+        meta = _state.metadata(_state.UPLOADING, self.plan.fingerprint, self.plan.size)
+        try:
+            self.client.create_page_blob(self.plan.size, metadata=meta)
+        except ResourceNotFoundError as exc:
+            if _error_code(exc) != 'ContainerNotFound':
+                raise
+            if not create_container:
+                raise UploadError('The container %r does not exist: create it, or set '
+                                  'create_container=true.' % self.client.container_name) from None
+            try:
+                self.client._get_container_client().create_container()  # pylint: disable=protected-access
+            except ResourceExistsError:
+                pass
+            self.client.create_page_blob(self.plan.size, metadata=meta)
+
+    def _put(self, offset, length):
+        data = os.pread(self.fd, length, offset)
+        if len(data) != length:
+            raise UploadError('Short read at offset %d: the source changed during the upload.' % offset,
+                              resumable=True)
+        self.client.upload_page(data, offset=offset, length=length, validate_content=True)
+        with self._lock:
+            self._requests += 1
+            self._sent += length
+
+    def _send(self, ranges):
+        limit = 2 * self.concurrency
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            pending = set()
+            try:
+                for offset, length in ranges:
+                    if offset % _plan.PAGE or length % _plan.PAGE or not 0 < length <= _plan.MAX_PUT:
+                        raise ValueError('bad page range (%d, %d)' % (offset, length))
+                    while len(pending) >= limit:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                    pending.add(pool.submit(self._put, offset, length))
+                for future in pending:
+                    future.result()
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+
+    def stats(self, started):
+        seconds = max(time.monotonic() - started, 1e-9)
+        return dict(bytes_uploaded=self._sent, requests=self._requests,
+                    retries=self.retry.retries if self.retry is not None else 0,
+                    seconds=round(seconds, 3), mib_per_second=round(self._sent / MIB / seconds, 2))
+
+    def run(self, prepared, create_container=False):
+        """Do what ``prepare`` decided; return the counters. Raises :class:`UploadError`."""
+        started = time.monotonic()
+        action = prepared['action']
+        if action == 'none':
+            return self.stats(started)
+        if action in ('create', 'replace'):
+            # Creating the blob again discards every page of an earlier upload: never mix sources.
+            try:
+                self._create(create_container)
+            except UploadError:
+                raise
+            except Exception as exc:
+                raise UploadError('Cannot create the page blob: %s' % _describe(exc)) from exc
+        try:
+            self._send(prepared['ranges'])
+            if self.plan.md5 is not None:
+                self.client.set_http_headers(ContentSettings(content_md5=bytearray(self.plan.md5)))
+            self.client.set_blob_metadata(
+                _state.metadata(_state.COMPLETE, self.plan.fingerprint, self.plan.size))
+        except Exception as exc:
+            stats = self.stats(started)
+            cause = exc.args[0] if isinstance(exc, UploadError) else _describe(exc)
+            raise UploadError(
+                'Upload interrupted after %d of %d bytes: %s The blob is left in state %r; run the '
+                'task again with the same source to resume it.' % (
+                    stats['bytes_uploaded'], prepared['bytes_to_upload'], cause.rstrip('.') + '.',
+                    _state.UPLOADING), resumable=True, stats=stats) from exc
+        return self.stats(started)

@@ -1,0 +1,305 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the vmimage.azure collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# Private to vmimage.azure: this module may change at any time; do not import it from outside
+# the collection.
+"""Make a disk image an Azure-ready fixed VHD: plan (read only) and apply.
+
+``plan()`` inspects the source and says what would change; ``apply()`` does it. Raw input gets
+a footer appended in place (the file grows sparsely to the next 1 MiB boundary, no data is
+copied); other formats go through ``qemu-img convert -O vpc -o subformat=fixed,force_size`` into
+a temporary file next to the target, whose footer is then replaced by ours and which is renamed
+over the target, so nothing half-made is ever left under the target name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import dynamic, extents, footer as vhd_footer
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
+
+MIB = 1 << 20
+SECTOR = 512
+SOURCE_FORMATS = ('auto', 'raw', 'vpc', 'qcow2', 'vmdk', 'vhdx')
+# Creators whose footer qemu sizes by current_size; for any other creator it multiplies out the
+# CHS geometry (unless that geometry is the maximum), see qemu's block/vpc.c.
+QEMU_CURRENT_SIZE_CREATORS = (b'win ', b'qem2', b'd2v ', b'tap\0', b'CTXS')
+MAX_CHS = (65535, 16, 255)
+QEMU_HINT = 'install qemu-utils (Debian/Ubuntu) or qemu-img (RHEL/Fedora)'
+
+
+def align_up(size, boundary=MIB):
+    return -(-size // boundary) * boundary
+
+
+def _creator(ftr):
+    app = ftr.creator_app
+    return app.encode('latin-1') if isinstance(app, str) else bytes(app)
+
+
+def reader_sizes(ftr):
+    """The virtual sizes the readers that matter derive from a footer (Azure and Hyper-V use
+    current_size; qemu uses the CHS geometry for creators it does not know)."""
+    sizes = {ftr.current_size}
+    chs = (ftr.cylinders, ftr.heads, ftr.sectors)
+    if _creator(ftr)[:4].ljust(4, b'\0') not in QEMU_CURRENT_SIZE_CREATORS and chs != MAX_CHS:
+        sizes.add(chs[0] * chs[1] * chs[2] * SECTOR)
+    return sizes
+
+
+def qemu_img():
+    """Path of qemu-img or VhdError('qemu_img_missing')."""
+    path = shutil.which('qemu-img')
+    if not path:
+        raise VhdError('qemu_img_missing', 'qemu-img is needed to convert this image but was not found on PATH; ' + QEMU_HINT)
+    return path
+
+
+def _run_qemu(args, what):
+    proc = subprocess.run([qemu_img()] + args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        detail = (proc.stderr or proc.stdout).strip()
+        raise VhdError('qemu_img_failed', 'qemu-img %s rejected the image: %s' % (what, detail))
+    return proc.stdout
+
+
+def _check_source(path):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise VhdError('not_found', 'path %s does not exist; give the path of a disk image' % path) from None
+    except OSError as exc:
+        raise VhdError('unreadable', 'cannot stat %s: %s' % (path, exc.strerror)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise VhdError('is_directory', 'path %s is a directory; give the path of a disk image file' % path)
+    if not stat.S_ISREG(st.st_mode):
+        raise VhdError('not_regular', 'path %s is not a regular file; give the path of a disk image file' % path)
+    if st.st_size == 0:
+        raise VhdError('empty', 'path %s is an empty (0-byte) file; it holds no disk image' % path)
+    if not os.access(path, os.R_OK):
+        raise VhdError('unreadable', 'path %s is not readable by this user; fix its permissions or become a user who can read it' % path)
+    return st
+
+
+def _check_writable(path, dest, replace):
+    """Fail before anything is written when the result cannot be written."""
+    if dest:
+        if os.path.lexists(dest):
+            raise VhdError('dest_exists', 'dest %s already exists; remove it or choose another path (it is never overwritten)' % dest)
+        parent = os.path.dirname(os.path.abspath(dest))
+        if not os.path.isdir(parent):
+            raise VhdError('dest_dir_missing', 'the directory of dest %s does not exist; create it first' % dest)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise VhdError('not_writable', 'cannot create files in %s (the directory of dest); fix its permissions' % parent)
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY))   # opening does not modify the file
+    except OSError as exc:
+        raise VhdError('not_writable', 'path %s is not writable (%s); fix its permissions, or set dest to write the result elsewhere'
+                       % (path, exc.strerror)) from None
+    parent = os.path.dirname(os.path.abspath(path))
+    if replace and not os.access(parent, os.W_OK | os.X_OK):
+        raise VhdError('not_writable', 'converting %s replaces the file, but its directory %s is not writable; fix its permissions, '
+                       'or set dest to write the result elsewhere' % (path, parent))
+
+
+def _vpc_state(fd, size, path):
+    """Facts about a file detected as VHD: (footer, disk_type, data_size, virtual_size, needs_footer_rewrite)."""
+    ftr = vhd_footer.read_footer(fd)
+    if ftr is None:
+        raise VhdError('no_footer', '%s looks like a VHD but has no readable footer; re-export the disk from its source' % path)
+    if not ftr.checksum_ok:
+        raise VhdError('bad_checksum', 'the VHD footer of %s has a wrong checksum (stored 0x%08x, computed 0x%08x): the file is damaged or '
+                       'was edited. Re-export the disk from its source; if you know the data is intact, cut the last 512 bytes off '
+                       '(truncate -s -512) and run again' % (path, ftr.checksum, ftr.computed_checksum))
+    if ftr.disk_type != vhd_footer.DISK_TYPE_FIXED:
+        try:
+            dynamic.read_dynamic(fd, ftr)
+        except VhdError as exc:     # truncated or damaged dynamic/differencing VHD
+            raise VhdError(exc.code, '%s: %s' % (path, exc.message)) from None
+        return ftr, None, ftr.current_size
+    legacy = size % SECTOR == SECTOR - 1
+    data_size = size - (SECTOR - 1 if legacy else SECTOR)
+    if data_size % SECTOR:
+        raise VhdError('not_sector_aligned', 'fixed VHD %s is %d bytes: its data part is not a whole number of 512-byte sectors; '
+                       're-export the disk from its source' % (path, size))
+    if ftr.current_size > data_size:
+        raise VhdError('truncated', 'fixed VHD %s says it holds %d bytes but only %d are in the file: it was cut off (incomplete copy?); '
+                       'copy it again' % (path, ftr.current_size, data_size))
+    return ftr, data_size, align_up(data_size)
+
+
+def plan(path, dest=None, source_format='auto'):
+    """Inspect ``path`` (read only) and return what making it an Azure-ready fixed VHD would do."""
+    if source_format not in SOURCE_FORMATS:
+        raise VhdError('bad_option', 'source_format must be one of %s' % ', '.join(SOURCE_FORMATS))
+    st = _check_source(path)
+    size = st.st_size
+    with open(path, 'rb') as fh:
+        fd = fh.fileno()
+        detected = image.detect_format(fd, size)
+        if source_format not in ('auto', detected) and detected != 'raw':
+            raise VhdError('format_mismatch', '%s is a %s image, not %s; set source_format to auto or %s' % (path, detected, source_format, detected))
+        fmt = detected if source_format == 'auto' else source_format
+        ftr = data_size = None
+        disk_type = None
+        if fmt == 'raw':
+            if size % SECTOR:
+                raise VhdError('not_sector_aligned', 'raw image %s is %d bytes, not a multiple of 512: raw disks must be whole sectors. '
+                               'Pad it (truncate -s %d %s) if the data is complete, or re-export it' % (path, size, align_up(size, SECTOR), path))
+            data_size, virtual_before, after = size, size, align_up(size)
+            action = 'append_footer'
+        elif fmt == 'vpc':
+            ftr, data_size, after = _vpc_state(fd, size, path)
+            disk_type = {2: 'fixed', 3: 'dynamic', 4: 'differencing'}.get(ftr.disk_type, str(ftr.disk_type))
+            virtual_before = ftr.current_size
+            if data_size is None:
+                action = 'convert'
+            elif after != data_size or data_size != ftr.current_size or size != data_size + SECTOR or reader_sizes(ftr) != {after}:
+                action = 'realign'
+            else:
+                action = 'none'
+        else:
+            action = 'convert'
+        if action == 'convert':
+            info = json.loads(_run_qemu(['info', '-f', fmt, '--output', 'json', path], 'info'))
+            virtual_before = int(info['virtual-size'])
+            after = align_up(virtual_before)
+    _check_writable(path, dest, replace=action == 'convert')
+    if dest and action == 'none':
+        action = 'copy'
+    return {
+        'path': path, 'dest': dest, 'target': dest or path, 'source_format': fmt, 'disk_type': disk_type,
+        'file_size_before': size, 'data_size': data_size, 'virtual_size_before': virtual_before, 'virtual_size': after,
+        'action': action, 'changed': action != 'none', 'uuid': ftr.uuid if ftr is not None else None,
+        'diff': {'before': {'format': fmt, 'disk_type': disk_type, 'virtual_size': virtual_before},
+                 'after': {'format': 'vpc', 'disk_type': 'fixed', 'virtual_size': after}},
+    }
+
+
+def _new_footer(size, uuid=None):
+    return vhd_footer.new_fixed_footer(size, uuid=uuid).pack()
+
+
+def _finish(fd, data_size, uuid):
+    """Turn the first ``data_size`` bytes of ``fd`` into an aligned fixed VHD: cut anything after
+    the data (an old footer), grow sparsely to the next 1 MiB boundary, write a footer."""
+    size = align_up(data_size)
+    os.ftruncate(fd, data_size)
+    os.ftruncate(fd, size)
+    footer = _new_footer(size, uuid)
+    if os.pwrite(fd, footer, size) != len(footer):
+        raise VhdError('write_failed', 'short write of the VHD footer')
+    os.fsync(fd)
+    return size
+
+
+def _copy_sparse(src_fd, dst_fd, length):
+    """Copy the data extents of the first ``length`` bytes (holes stay holes)."""
+    for offset, ext_len in extents.data_extents(src_fd, 0, length):
+        end = min(offset + ext_len, length)
+        pos = offset
+        while pos < end:
+            try:
+                done = os.copy_file_range(src_fd, dst_fd, end - pos, pos, pos)
+            except OSError:
+                done = 0
+            if done <= 0:   # fallback when the kernel/file system refuses copy_file_range
+                buf = os.pread(src_fd, min(end - pos, 8 * MIB), pos)
+                done = os.pwrite(dst_fd, buf, pos)
+            pos += done
+
+
+def _temp_next_to(target):
+    folder, name = os.path.split(os.path.abspath(target))
+    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.vmimage-tmp', dir=folder)
+    return fd, tmp
+
+
+def _publish(tmp, target, replace, mode):
+    os.chmod(tmp, stat.S_IMODE(mode))
+    if replace:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)    # fails if target appeared meanwhile: never overwrite a dest
+    except FileExistsError:
+        raise VhdError('dest_exists', 'dest %s appeared while converting; nothing was overwritten' % target) from None
+    except OSError:
+        os.rename(tmp, target)
+        return
+    os.unlink(tmp)
+
+
+def apply(plan_):
+    """Carry out a plan from ``plan()``; returns the plan updated with the result sizes."""
+    p = dict(plan_)
+    action, src, target = p['action'], p['path'], p['target']
+    mode = os.stat(src).st_mode
+    if action == 'none':
+        pass
+    elif action in ('append_footer', 'realign') and not p['dest']:
+        with open(src, 'r+b') as fh:
+            _finish(fh.fileno(), p['data_size'], p['uuid'])
+    else:
+        fd, tmp = _temp_next_to(target)
+        try:
+            if action == 'convert':
+                os.close(fd)
+                fd = -1
+                _run_qemu(['convert', '-f', p['source_format'], '-O', 'vpc', '-o', 'subformat=fixed,force_size', src, tmp], 'convert')
+                with open(tmp, 'r+b') as fh:
+                    qftr = vhd_footer.read_footer(fh.fileno())
+                    if qftr is None or qftr.disk_type != vhd_footer.DISK_TYPE_FIXED:
+                        raise VhdError('qemu_img_failed', 'qemu-img convert did not produce a fixed VHD')
+                    _finish(fh.fileno(), os.fstat(fh.fileno()).st_size - SECTOR, None)
+            else:   # append_footer / realign / copy to dest
+                with open(src, 'rb') as fh:
+                    _copy_sparse(fh.fileno(), fd, p['data_size'])
+                _finish(fd, p['data_size'], p['uuid'])
+            _publish(tmp, target, replace=not p['dest'], mode=mode)
+        finally:
+            if fd >= 0:
+                os.close(fd)
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    p['file_size'] = os.stat(target).st_size
+    return p
+
+
+def facts(path):
+    """data_bytes and generation_hint of a finished image (cheap: extents and partition table)."""
+    info = image.inspect_image(path)
+    return {'data_bytes': info.get('data_bytes'), 'generation_hint': info.get('generation_hint'),
+            'azure_ready': info.get('azure_ready'), 'problems': info.get('problems', [])}
+
+
+def run(path, dest=None, source_format='auto', check_mode=False):
+    """What the ``vhd`` module does: plan, apply unless in check mode, and describe the result."""
+    p = plan(path, dest, source_format)
+    if check_mode:
+        p['file_size'] = p['virtual_size'] + SECTOR if p['changed'] else p['file_size_before']
+    else:
+        try:
+            p = apply(p)
+        except OSError as exc:
+            raise VhdError('io_error', 'writing %s failed: %s' % (p['target'], exc)) from None
+    done = not check_mode or not p['changed']
+    result = {
+        'changed': p['changed'], 'action': p['action'], 'path': p['target'], 'format': p['source_format'],
+        'disk_type': p['disk_type'], 'virtual_size': p['virtual_size'], 'file_size': p['file_size'], 'diff': p['diff'],
+    }
+    result.update(facts(p['target'] if done else path))
+    return result
+
+
+__all__ = ['plan', 'apply', 'run', 'align_up', 'reader_sizes', 'qemu_img']

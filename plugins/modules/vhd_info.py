@@ -1,0 +1,146 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the vmimage.azure collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vhd_info
+short_description: Report whether a disk image is ready for upload to Azure
+version_added: 0.1.0
+description:
+  - Reads a disk image (raw, VHD, qcow2, VMDK or VHDX) and reports its format, sizes, VHD footer,
+    partition table, likely Hyper-V generation and every problem that keeps it from being
+    uploaded to Azure as is.
+  - Never changes anything. An image that is not Azure-ready is not an error; the findings are in
+    RV(problems). The module fails only when O(path) is missing or cannot be read.
+author:
+  - vmimage.azure maintainers
+options:
+  path:
+    description: The disk image to inspect.
+    type: path
+    required: true
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+seealso:
+  - module: vmimage.azure.vhd
+"""
+
+EXAMPLES = r"""
+- name: Inspect an image
+  vmimage.azure.vhd_info:
+    path: /srv/images/debian-12.vhd
+  register: image
+
+- name: Stop when the image cannot be uploaded as is
+  ansible.builtin.assert:
+    that: image.azure_ready
+    fail_msg: "{{ image.problems | map(attribute='message') | join('; ') }}"
+"""
+
+RETURN = r"""
+format:
+  description: Detected format (V(raw), V(vpc), V(qcow2), V(vmdk) or V(vhdx)).
+  returned: success
+  type: str
+  sample: vpc
+disk_type:
+  description: VHD disk type (V(fixed), V(dynamic), V(differencing)); null when the image is not a VHD.
+  returned: success
+  type: str
+  sample: fixed
+virtual_size:
+  description: Size of the disk the image describes, in bytes.
+  returned: success
+  type: int
+  sample: 34359738368
+file_size:
+  description: Size of the image file in bytes.
+  returned: success
+  type: int
+  sample: 34359738880
+allocated_bytes:
+  description: Bytes of the file in allocated (non-hole) extents.
+  returned: success
+  type: int
+  sample: 1610612736
+data_bytes:
+  description: Bytes of the disk that hold data, the amount an upload that skips empty pages sends.
+  returned: success
+  type: int
+  sample: 1610612736
+footer:
+  description: The VHD footer fields, including RV(footer.checksum_ok); null when the image has no footer.
+  returned: success
+  type: dict
+  contains:
+    checksum_ok:
+      description: Whether the stored checksum matches the footer's contents.
+      type: bool
+      returned: when the image has a footer
+      sample: true
+partition_table:
+  description: The partition table found in the disk (scheme, partitions, whether an EFI system partition exists).
+  returned: success
+  type: dict
+generation_hint:
+  description: V(V2) for a GPT disk with an EFI system partition, V(V1) for an MBR boot disk, else null.
+  returned: success
+  type: str
+  sample: V2
+azure_ready:
+  description: Whether the file can be uploaded to Azure as is (a fixed VHD, size a whole number of MiB, within limits).
+  returned: success
+  type: bool
+  sample: false
+problems:
+  description: Everything that keeps the image from being Azure-ready, or is worth a warning.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    code:
+      description: Stable identifier of the problem.
+      type: str
+      returned: always
+      sample: not_vhd
+    message:
+      description: What is wrong and what to do about it.
+      type: str
+      returned: always
+    severity:
+      description: V(error) blocks the upload; V(warning) does not.
+      type: str
+      returned: always
+      sample: error
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(path=dict(type='path', required=True)), supports_check_mode=True)
+    try:
+        facts = image.inspect_image(module.params['path'])
+    except VhdError as exc:
+        module.fail_json(msg=exc.message, code=exc.code)
+    except OSError as exc:
+        module.fail_json(msg='cannot read %s: %s; give the path of a readable disk image' % (module.params['path'], exc.strerror or exc),
+                         code='unreadable')
+    module.exit_json(changed=False, **facts)
+
+
+if __name__ == '__main__':
+    main()

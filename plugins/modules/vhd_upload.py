@@ -1,0 +1,316 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the vmimage.azure collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: vhd_upload
+short_description: Upload a fixed VHD to an Azure page blob, sparsely, in parallel and resumably
+version_added: 0.1.0
+description:
+  - Uploads a fixed VHD (for example the output of M(vmimage.azure.vhd)) to a page blob, ready to
+    become a managed disk or an image.
+  - Before anything is sent the source is validated (fixed disk, correct footer checksum, virtual
+    size a multiple of 1 MiB, file size = virtual size + 512, at most 8 TiB); a bad source fails
+    with the list of problems and no request is made to Azure.
+  - Only data is read (C(SEEK_DATA)/C(SEEK_HOLE)) and only non-zero 512-byte pages are sent, in
+    Put Page requests of at most 4 MiB, each with Content-MD5, O(concurrency) at a time.
+  - The blob's metadata records the upload state (C(vmimage_state) = V(uploading) or V(complete)),
+    the source fingerprint (C(vmimage_fingerprint)) and size (C(vmimage_size)). A complete blob with
+    the same fingerprint is left alone; an interrupted upload of the same source is resumed, sending
+    only the pages that are missing; a different source is uploaded afresh into a recreated blob.
+  - The fingerprint is a SHA-256 over the size and the non-zero pages with their offsets, so it
+    depends on the content only. Computing it reads the data once before the upload reads it again;
+    this is needed to decide, before sending anything, whether there is anything to send.
+author:
+  - vmimage.azure maintainers
+extends_documentation_fragment:
+  - vmimage.azure.azure_auth
+options:
+  path:
+    description: The fixed VHD to upload.
+    type: path
+    required: true
+  blob_url:
+    description:
+      - URL of the destination page blob. It may carry a SAS token as its query string (the token
+        never appears in results).
+      - Mutually exclusive with O(account_url) and O(connection_string).
+    type: str
+  account_url:
+    description: Blob service URL of the storage account, for example C(https://myaccount.blob.core.windows.net).
+    type: str
+  connection_string:
+    description: Storage account connection string; it carries its own endpoint and credential.
+    type: str
+  container:
+    description: Container of the blob, with O(account_url) or O(connection_string).
+    type: str
+  blob:
+    description: Name of the blob, with O(account_url) or O(connection_string).
+    type: str
+  account_key:
+    description: Storage account key (shared key authentication).
+    type: str
+  sas_token:
+    description: Shared access signature; it needs read, create and write permissions on the blob.
+    type: str
+  create_container:
+    description: Create the container when it does not exist.
+    type: bool
+    default: false
+  concurrency:
+    description: Number of Put Page requests in flight. Memory use is about O(concurrency) x 4 MiB.
+    type: int
+    default: 8
+  overwrite:
+    description:
+      - What to do when the blob exists.
+      - V(never) leaves a complete upload of the same source alone (and resumes an interrupted one)
+        but fails when the blob holds anything else.
+      - V(different) replaces a blob that holds anything but a complete upload of this source.
+      - V(always) uploads everything again into a recreated blob.
+    type: str
+    choices: [never, different, always]
+    default: different
+  content_md5:
+    description:
+      - Set the blob's Content-MD5 to the MD5 of the whole VHD.
+      - This hashes the full virtual size, holes included, so it costs an MD5 pass over every byte
+        of the disk (a few seconds per GiB); each Put Page request is checked with its own MD5
+        whatever this option says.
+    type: bool
+    default: false
+  retry_total:
+    description: How many times a request is retried after a transient failure (HTTP 408, 429, 500, 502, 503, 504, connection errors, timeouts).
+    type: int
+    default: 5
+  retry_backoff_factor:
+    description: Exponential backoff factor in seconds between retries; a C(Retry-After) header from the service takes precedence.
+    type: float
+    default: 0.8
+  retry_backoff_max:
+    description: Longest backoff between two retries, in seconds.
+    type: int
+    default: 60
+  timeout:
+    description: Seconds to wait for the service to answer one request.
+    type: int
+    default: 120
+  api_version:
+    description:
+      - Storage service API version to use, when the endpoint does not support the client's default
+        (for example V(2025-11-05) for the Azurite emulator).
+    type: str
+notes:
+  - Credentials are taken, in this order, from O(sas_token), O(account_key), O(connection_string),
+    a SAS in O(blob_url), else the Entra ID options (the identity needs the Storage Blob Data
+    Contributor role).
+  - A failed upload leaves the blob in state V(uploading); running the task again with the same
+    source resumes it.
+attributes:
+  check_mode:
+    support: full
+    details: Reads the source and the blob's properties and page list; writes nothing.
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+  action_group:
+    description: Use C(group/vmimage.azure.azure) in C(module_defaults) to set shared options.
+    support: full
+    membership:
+      - vmimage.azure.azure
+seealso:
+  - module: vmimage.azure.vhd
+  - module: vmimage.azure.vhd_info
+"""
+
+EXAMPLES = r"""
+- name: Upload a VHD with an account key
+  vmimage.azure.vhd_upload:
+    path: /srv/images/debian-12.vhd
+    account_url: https://myaccount.blob.core.windows.net
+    container: vhds
+    blob: debian-12.vhd
+    account_key: "{{ storage_key }}"
+    create_container: true
+  register: upload
+
+- name: Upload with a SAS URL, 16 requests in flight
+  vmimage.azure.vhd_upload:
+    path: /srv/images/debian-12.vhd
+    blob_url: "{{ vhd_sas_url }}"
+    concurrency: 16
+
+- name: Upload with Entra ID (service principal from the environment)
+  vmimage.azure.vhd_upload:
+    path: /srv/images/debian-12.vhd
+    account_url: https://myaccount.blob.core.windows.net
+    container: vhds
+    blob: debian-12.vhd
+    auth_source: env
+"""
+
+RETURN = r"""
+url:
+  description: URL of the blob, without any query string (no SAS).
+  returned: always
+  type: str
+  sample: https://myaccount.blob.core.windows.net/vhds/debian-12.vhd
+action:
+  description:
+    - V(none) (already uploaded), V(create) (new blob), V(resume) (finish an interrupted upload of
+      the same source) or V(replace) (recreate the blob and upload everything).
+  returned: success
+  type: str
+  sample: create
+size:
+  description: Size of the VHD and of the page blob, in bytes.
+  returned: success
+  type: int
+  sample: 34359738880
+data_bytes:
+  description: Bytes in non-zero 512-byte pages, what a full upload sends.
+  returned: success
+  type: int
+  sample: 1610612736
+bytes_to_upload:
+  description: Bytes the task sends (or would send in check mode).
+  returned: success
+  type: int
+  sample: 1610612736
+bytes_uploaded:
+  description: Bytes sent by this run (0 in check mode).
+  returned: success
+  type: int
+  sample: 1610612736
+bytes_skipped:
+  description: Bytes of the blob this run did not send (holes, zero pages and pages already uploaded).
+  returned: success
+  type: int
+  sample: 32749125632
+requests:
+  description: Put Page requests sent.
+  returned: success
+  type: int
+  sample: 400
+retries:
+  description: Requests retried after a transient failure.
+  returned: success
+  type: int
+  sample: 0
+resumed:
+  description: Whether this run finished an interrupted upload.
+  returned: success
+  type: bool
+  sample: false
+seconds:
+  description: Time spent sending, in seconds.
+  returned: success
+  type: float
+  sample: 12.5
+mib_per_second:
+  description: Upload throughput of this run.
+  returned: success
+  type: float
+  sample: 128.0
+fingerprint:
+  description: SHA-256 content fingerprint of the source, stored in the blob metadata.
+  returned: success
+  type: str
+  sample: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+"""
+
+import os
+
+from ansible_collections.vmimage.azure.plugins.module_utils._azure.module import AzureModule
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import client as _client
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import state as _state
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import upload as _upload
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import extents as _extents
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image as _image
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
+
+ARGSPEC = dict(
+    path=dict(type='path', required=True),
+    blob_url=dict(type='str'),
+    account_url=dict(type='str'),
+    connection_string=dict(type='str', no_log=True),
+    container=dict(type='str'),
+    blob=dict(type='str'),
+    account_key=dict(type='str', no_log=True),
+    sas_token=dict(type='str', no_log=True),
+    create_container=dict(type='bool', default=False),
+    concurrency=dict(type='int', default=8),
+    overwrite=dict(type='str', default='different', choices=list(_state.OVERWRITE_CHOICES)),
+    content_md5=dict(type='bool', default=False),
+    retry_total=dict(type='int', default=5),
+    retry_backoff_factor=dict(type='float', default=0.8),
+    retry_backoff_max=dict(type='int', default=60),
+    timeout=dict(type='int', default=120),
+    api_version=dict(type='str'),
+)
+
+
+def main():
+    azure = AzureModule(
+        ARGSPEC, supports_check_mode=True,
+        mutually_exclusive=[('blob_url', 'account_url', 'connection_string'), ('account_key', 'sas_token'),
+                            ('blob_url', 'container'), ('blob_url', 'blob'),
+                            ('connection_string', 'account_key'), ('connection_string', 'sas_token')],
+        required_one_of=[('blob_url', 'account_url', 'connection_string')],
+    )
+    params = azure.params
+    if params['concurrency'] < 1 or params['concurrency'] > 64:
+        azure.fail('concurrency must be between 1 and 64, not %d.' % params['concurrency'])
+    if not params['blob_url'] and not (params['container'] and params['blob']):
+        azure.fail('account_url and connection_string need container and blob.')
+    path = params['path']
+    try:
+        _image.validate_fixed_vhd(path)
+    except VhdError as exc:
+        azure.fail(exc.message, code=exc.code, problems=exc.problems)
+    except OSError as exc:
+        azure.fail('Cannot read %s: %s; give the path of a readable fixed VHD.' % (path, exc.strerror or exc))
+
+    result = dict(changed=False, resumed=False)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            plan = _plan.scan(fd, size, _extents.data_extents(fd), content_md5=params['content_md5'])
+            token = None
+            if not any(params.get(k) for k in ('account_key', 'sas_token', 'connection_string')):
+                token = azure.credential
+            blob_client, retry = _client.build_blob_client(params, token_credential=token,
+                                                           concurrency=params['concurrency'])
+            result['url'] = _client.public_url(blob_client.url)
+            uploader = _upload.PageBlobUploader(blob_client, fd, plan, params['concurrency'], retry)
+            prepared = uploader.prepare(params['overwrite'])
+            action = prepared['action']
+            result.update(action=action, size=plan.size, data_bytes=plan.data_bytes,
+                          fingerprint=plan.fingerprint, bytes_to_upload=prepared['bytes_to_upload'],
+                          changed=action != 'none', diff=prepared['diff'])
+            if azure.check_mode:
+                result.update(bytes_uploaded=0, requests=0, retries=0, seconds=0.0, mib_per_second=0.0)
+            else:
+                result.update(uploader.run(prepared, create_container=params['create_container']))
+                result['resumed'] = action == 'resume'
+            result['bytes_skipped'] = plan.size - result['bytes_uploaded']
+        finally:
+            os.close(fd)
+    except (_upload.UploadError, _state.UploadConflict, _client.ClientOptionsError, VhdError) as exc:
+        result.update(getattr(exc, 'stats', None) or {})
+        azure.fail(str(exc), **result)
+    except Exception as exc:  # only main() turns exceptions into failures
+        azure.fail(exc, **result)
+    azure.exit(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Shared integration fixtures.
+
+vhd_upload (Azurite): ``azurite_http`` (one plain-HTTP Azurite per test module, random account key),
+``fixed_vhd`` (factory writing sparse fixed VHDs), ``upload_playbook`` (runs vhd_upload tasks through
+a real ansible-playbook and returns their results and the full output).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd.footer import new_fixed_footer
+from ansible_collections.vmimage.azure.tests.support.azurite import Azurite, find_azurite
+
+ROOT = Path(__file__).resolve().parents[2]
+MIB = 1024 * 1024
+
+
+# --- vhd_upload: Azurite --------------------------------------------------------------------------
+
+def _require_azurite():
+    if find_azurite() is None:
+        pytest.skip('Azurite is not installed: run "npm install --prefix tests/azurite" or set AZURITE_BIN')
+
+
+@pytest.fixture(scope='module')
+def azurite_http(tmp_path_factory):
+    """A running plain-HTTP Azurite blob service on 127.0.0.1 (in memory), per test module."""
+    _require_azurite()
+    with Azurite(tmp_path_factory.mktemp('azurite')) as azurite:
+        yield azurite
+
+
+# --- vhd_upload: source images --------------------------------------------------------------------
+
+def write_fixed_vhd(path, size, chunks):
+    """Write a sparse fixed VHD of ``size`` bytes of disk data (plus the footer) holding
+    ``chunks`` ({offset: bytes}); everything else is a hole. Returns the path."""
+    with open(path, 'wb') as f:
+        f.truncate(size)
+        for offset, data in sorted(chunks.items()):
+            f.seek(offset)
+            f.write(data)
+        f.seek(size)
+        f.write(new_fixed_footer(size).pack())
+    return Path(path)
+
+
+@pytest.fixture
+def fixed_vhd(tmp_path):
+    """Factory: ``fixed_vhd(name, size, chunks)`` -> path of a new sparse fixed VHD in tmp_path."""
+    def make(name, size, chunks):
+        return write_fixed_vhd(tmp_path / name, size, chunks)
+    return make
+
+
+# --- vhd_upload: ansible-playbook runner ----------------------------------------------------------
+
+def _tool(name):
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        pytest.skip('%s not found next to %s or on PATH' % (name, sys.executable))
+    return found
+
+
+def playbook_command(workdir, tasks, verbosity=0):
+    """Write a playbook running ``tasks`` (each registered as r0, r1, ... with ignore_errors) and
+    saving their results to results.json; return (argv, env, results path)."""
+    workdir = Path(workdir)
+    out = workdir / 'results.json'
+    tasks = [dict(t, name=t.get('name', 'Step %d' % i), register='r%d' % i, ignore_errors=True)
+             for i, t in enumerate(tasks)]
+    names = ', '.join('r%d' % i for i in range(len(tasks)))
+    tasks.append({'name': 'Save results', 'ansible.builtin.copy': {
+        'content': '{{ [%s] | to_json }}' % names, 'dest': str(out), 'mode': '0600'}})
+    playbook = workdir / 'playbook.yml'
+    playbook.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': tasks}]))
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_NOCOLOR='1',
+               ANSIBLE_INVENTORY_UNPARSED_WARNING='False')
+    env.setdefault('ANSIBLE_COLLECTIONS_PATH', str(ROOT / '.build' / 'collections'))
+    argv = [_tool('ansible-playbook'), '-i', 'localhost,', '-c', 'local',
+            '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)]
+    if verbosity:
+        argv.append('-' + 'v' * verbosity)
+    return argv, env, out
+
+
+@pytest.fixture
+def upload_playbook(tmp_path):
+    """``run(tasks, verbosity=0) -> (results, output)``: run tasks in one ansible-playbook."""
+    def run(tasks, verbosity=0):
+        argv, env, out = playbook_command(tmp_path, tasks, verbosity)
+        if out.exists():
+            out.unlink()
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False)
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0 or not out.exists():
+            raise AssertionError('ansible-playbook failed (%d):\n%s' % (proc.returncode, output[-6000:]))
+        return json.loads(out.read_text()), output
+    return run

@@ -1,0 +1,286 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""vmimage.azure.vhd and vhd_info run by ansible-playbook on images that qemu-img makes.
+
+After ``vhd`` every image must read back through ``qemu-img info -f vpc`` with the size aligned up
+to 1 MiB, and ``qemu-img compare`` must find the same content as the raw it came from.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vhd_ansible import fingerprint, qemu_compare, qemu_info, run_one, run_steps, step  # noqa: E402  pylint: disable=wrong-import-position
+
+pytestmark = pytest.mark.skipif(shutil.which('qemu-img') is None, reason='qemu-img (qemu-utils) not installed')
+
+MIB = 1 << 20
+SRC_SIZE = 20 * MIB + 7 * 512
+VHD, INFO = 'vmimage.azure.vhd', 'vmimage.azure.vhd_info'
+# name -> qemu-img convert options producing that source from the raw
+FORMATS = {
+    'raw': None,
+    'qcow2': ['-O', 'qcow2'],
+    'vmdk': ['-O', 'vmdk'],
+    'vhdx': ['-O', 'vhdx'],
+    'vpc_dynamic': ['-O', 'vpc'],
+    'vpc_fixed': ['-O', 'vpc', '-o', 'subformat=fixed'],
+    'vpc_fixed_force_size': ['-O', 'vpc', '-o', 'subformat=fixed,force_size'],
+}
+QEMU_FORMAT = {'raw': 'raw', 'qcow2': 'qcow2', 'vmdk': 'vmdk', 'vhdx': 'vhdx'}
+
+
+def align(size):
+    return -(-size // MIB) * MIB
+
+
+def qemu(*args):
+    subprocess.run(['qemu-img'] + [str(a) for a in args], check=True, capture_output=True)
+
+
+def write_raw(path, size, seed=7):
+    """A sparse raw disk with random data at the start, the middle and in the last sector."""
+    rnd = random.Random(seed)
+    with open(path, 'wb') as fh:
+        fh.truncate(size)
+        for offset in (0, size // 2 - 4096, size - 512):
+            fh.seek(offset)
+            fh.write(rnd.randbytes(512 if offset == size - 512 else 64 * 1024))
+    return path
+
+
+def tmp_leftovers(folder):
+    return [n for n in os.listdir(folder) if 'vmimage-tmp' in n]
+
+
+@pytest.fixture(scope='module')
+def sources(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('sources')
+    raw = write_raw(folder / 'src.raw', SRC_SIZE)
+    made = {'raw': raw}
+    for name, opts in FORMATS.items():
+        if opts:
+            made[name] = folder / ('src.' + name)
+            qemu('convert', '-f', 'raw', *opts, raw, made[name])
+    return made
+
+
+def qemu_format(name):
+    return QEMU_FORMAT.get(name, 'vpc')
+
+
+@pytest.fixture(scope='module')
+def converted(sources, tmp_path_factory):
+    """Every format made Azure-ready in place (on a copy) and to a dest, plus vhd_info before/after: one playbook."""
+    work = tmp_path_factory.mktemp('converted')
+    steps, expect = [], {}
+    for name, src in sources.items():
+        copy = work / ('inplace.' + name)
+        shutil.copyfile(src, copy)
+        dest = work / ('dest-%s.vhd' % name)
+        expect[name] = {'inplace': copy, 'dest': dest, 'source_fp': fingerprint(src),
+                        'size': align(qemu_info(src, qemu_format(name))['virtual-size'])}
+        steps += [step(INFO, path=str(copy)), step(VHD, diff=True, path=str(copy)),
+                  step(VHD, path=str(src), dest=str(dest)), step(INFO, path=str(copy))]
+    results = run_steps(work, steps)
+    for i, name in enumerate(sources):
+        expect[name].update(zip(('info_before', 'inplace_result', 'dest_result', 'info_after'), results[4 * i:4 * i + 4]))
+    return expect
+
+
+@pytest.mark.parametrize('name', list(FORMATS))
+def test_vhd_makes_an_aligned_fixed_vhd_with_the_same_content(name, sources, converted):
+    c = converted[name]
+    for key in ('inplace', 'dest'):
+        res, path = c[key + '_result'], c[key]
+        assert not res.get('failed'), res.get('msg')
+        assert res['changed'] is True and res['path'] == str(path)
+        assert res['virtual_size'] == c['size'] and res['virtual_size'] % MIB == 0
+        assert res['file_size'] == os.path.getsize(path) == c['size'] + 512
+        info = qemu_info(path, 'vpc')
+        assert info['virtual-size'] == c['size']
+        cmp = qemu_compare(sources['raw'], 'raw', path, 'vpc')
+        assert cmp.returncode == 0, cmp.stdout + cmp.stderr
+        assert 2 * 64 * 1024 + 512 <= res['data_bytes'] < MIB and res['azure_ready'] is True
+    assert fingerprint(sources[name]) == c['source_fp']           # dest mode leaves the source alone
+    assert tmp_leftovers(c['inplace'].parent) == []
+
+
+@pytest.mark.parametrize('name, action, fmt', [
+    ('raw', 'append_footer', 'raw'), ('qcow2', 'convert', 'qcow2'), ('vmdk', 'convert', 'vmdk'),
+    ('vhdx', 'convert', 'vhdx'), ('vpc_dynamic', 'convert', 'vpc'), ('vpc_fixed', 'realign', 'vpc'),
+    ('vpc_fixed_force_size', 'realign', 'vpc'),
+])
+def test_vhd_reports_action_format_and_diff(name, action, fmt, sources, converted):
+    res = converted[name]['inplace_result']
+    assert (res['action'], res['format']) == (action, fmt)
+    before_size = qemu_info(sources[name], qemu_format(name))['virtual-size']
+    assert res['diff']['before']['format'] == fmt and res['diff']['before']['virtual_size'] == before_size
+    assert res['diff']['after'] == {'format': 'vpc', 'disk_type': 'fixed', 'virtual_size': converted[name]['size']}
+
+
+@pytest.mark.parametrize('name', list(FORMATS))
+def test_vhd_info_before_and_after(name, converted):
+    before, after = converted[name]['info_before'], converted[name]['info_after']
+    assert not before.get('failed') and before['changed'] is False
+    assert before['azure_ready'] is False
+    assert any(p['severity'] == 'error' for p in before['problems'])
+    assert all(set(p) >= {'code', 'message', 'severity'} for p in before['problems'])
+    assert after['azure_ready'] is True and after['format'] == 'vpc' and after['disk_type'] == 'fixed'
+    assert after['virtual_size'] == converted[name]['size'] and after['footer']['checksum_ok'] is True
+    assert not [p for p in after['problems'] if p['severity'] == 'error']
+
+
+@pytest.mark.parametrize('name, make', [
+    ('raw', lambda src, dst: shutil.copyfile(src, dst)),
+    ('qcow2', lambda src, dst: qemu('convert', '-f', 'raw', '-O', 'qcow2', src, dst)),
+])
+def test_four_step_idempotence(name, make, sources, tmp_path):
+    path = tmp_path / ('disk.' + name)
+    make(sources['raw'], path)
+    before = fingerprint(path)
+    r1 = run_one(tmp_path, VHD, check=True, diff=True, path=str(path))
+    assert fingerprint(path) == before and sorted(os.listdir(tmp_path)) == ['disk.' + name, 'playbook.yml']
+    r2 = run_one(tmp_path, VHD, path=str(path))
+    after = fingerprint(path)
+    r3 = run_one(tmp_path, VHD, check=True, path=str(path))
+    assert fingerprint(path) == after
+    r4 = run_one(tmp_path, VHD, path=str(path))
+    assert fingerprint(path) == after
+    assert [r.get('changed') for r in (r1, r2, r3, r4)] == [True, True, False, False]
+    assert [r['action'] for r in (r1, r2, r3, r4)] == [r1['action'], r1['action'], 'none', 'none']
+    assert r1['virtual_size'] == r2['virtual_size'] == r4['virtual_size'] == 21 * MIB
+    assert r1['diff']['after']['virtual_size'] == 21 * MIB
+
+
+def test_sparse_64_gib_raw_gets_its_footer_without_allocating(tmp_path):
+    path = tmp_path / 'big.raw'
+    write_raw(path, 64 << 30)
+    blocks = os.stat(path).st_blocks
+    res, info = run_steps(tmp_path, [step(VHD, path=str(path)), step(INFO, path=str(path))])
+    assert res['changed'] and res['action'] == 'append_footer' and res['virtual_size'] == 64 << 30
+    assert os.path.getsize(path) == (64 << 30) + 512
+    assert (os.stat(path).st_blocks - blocks) * 512 <= 64 * 1024
+    assert qemu_info(path, 'vpc')['virtual-size'] == 64 << 30
+    assert info['azure_ready'] is True and info['allocated_bytes'] < 4 * MIB
+
+
+def _truncated_dynamic(folder, sources):
+    path = folder / 'truncated.vhd'
+    with open(sources['vpc_dynamic'], 'rb') as fh:
+        data = fh.read()
+    path.write_bytes(data[:1024] + data[-512:])       # dynamic header cut in half, footer kept
+    return path
+
+
+def _corrupt(folder, sources, name, offset, length):
+    path = folder / ('corrupt.' + name)
+    shutil.copyfile(sources[name], path)
+    with open(path, 'r+b') as fh:
+        fh.seek(offset)
+        fh.write(b'\xa5' * length)
+    return path
+
+
+def _bad_checksum(folder, sources):
+    path = folder / 'badsum.vhd'
+    shutil.copyfile(sources['vpc_fixed_force_size'], path)
+    with open(path, 'r+b') as fh:
+        fh.seek(-512 + 40, os.SEEK_END)             # original_size: checksum no longer matches
+        fh.write(b'\x01')
+    return path
+
+
+def _immutable(folder, sources):
+    path = folder / 'readonly.raw'
+    shutil.copyfile(sources['raw'], path)
+    if os.geteuid() == 0:
+        if subprocess.run(['chattr', '+i', str(path)], capture_output=True, check=False).returncode:
+            pytest.skip('cannot make a file unwritable for root (chattr +i unsupported here)')
+    else:
+        path.chmod(0o444)
+    return path
+
+
+def _write(path, data):
+    path.write_bytes(data)
+    return path
+
+
+BAD = {
+    'missing': (lambda d, s: d / 'missing.raw', {}, 'not_found', 'does not exist'),
+    'directory': (lambda d, s: d, {}, 'is_directory', 'directory'),
+    'empty': (lambda d, s: _write(d / 'empty.raw', b''), {}, 'empty', '0-byte'),
+    'odd_raw': (lambda d, s: _write(d / 'odd.raw', b'\1' * 1000), {}, 'not_sector_aligned', 'whole sectors'),
+    'bad_checksum': (_bad_checksum, {}, 'bad_checksum', 'checksum'),
+    'truncated_dynamic': (_truncated_dynamic, {}, 'truncated', 'truncated'),
+    'corrupt_vhdx': (lambda d, s: _corrupt(d, s, 'vhdx', 64 * 1024, 128 * 1024), {}, 'qemu_img_failed', 'qemu-img'),
+    'corrupt_qcow2': (lambda d, s: _corrupt(d, s, 'qcow2', 40, 8), {}, 'qemu_img_failed', 'qemu-img'),
+    'dest_exists': (lambda d, s: s['raw'], {'dest': 'taken.vhd'}, 'dest_exists', 'already exists'),
+    'not_writable': (_immutable, {}, 'not_writable', 'not writable'),
+    'no_qemu_img': (lambda d, s: s['qcow2'], {'environment': {'PATH': '/nonexistent'}}, 'qemu_img_missing', 'qemu-utils'),
+}
+
+
+def snapshot(files, folder):
+    return {p: fingerprint(p) for p in files}, sorted(os.listdir(folder))
+
+
+@pytest.fixture(scope='module')
+def bad_runs(sources, tmp_path_factory):
+    """Each bad input in its own folder; all run in one playbook. Records the folder before and after."""
+    work = tmp_path_factory.mktemp('bad')
+    cases, steps = {}, []
+    for name, (make, extra, _code, _text) in BAD.items():
+        folder = work / name
+        folder.mkdir()
+        path = make(folder, sources)
+        kwargs = {'path': str(path)}
+        if 'dest' in extra:
+            (folder / extra['dest']).write_bytes(b'keep me')
+            kwargs['dest'] = str(folder / extra['dest'])
+        watched = [path] if Path(path).is_file() else []
+        cases[name] = {'watched': watched, 'before': snapshot(watched, folder), 'path': path, 'folder': folder}
+        steps.append(step(VHD, environment=extra.get('environment'), **kwargs))
+    results = run_steps(work, steps)
+    for (name, case), res in zip(cases.items(), results):
+        case.update(result=res, after=snapshot(case['watched'], case['folder']))
+    yield cases
+    for case in cases.values():
+        if os.geteuid() == 0 and Path(case['path']).is_file():
+            subprocess.run(['chattr', '-i', str(case['path'])], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize('name', list(BAD))
+def test_bad_input_fails_clearly_and_writes_nothing(name, bad_runs):
+    case, code, text = bad_runs[name], BAD[name][2], BAD[name][3]
+    res = case["result"]
+    assert res.get('failed') is True, res
+    assert res['code'] == code, res['msg']
+    assert text.lower() in res['msg'].lower()
+    assert case['after'] == case['before']                  # same files, same bytes, same mtimes
+
+
+def test_qemu_img_stderr_is_shown(bad_runs):
+    proc = subprocess.run(['qemu-img', 'info', '-f', 'vhdx', str(bad_runs['corrupt_vhdx']['path'])], capture_output=True, text=True, check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].split(': ')[-1] in bad_runs['corrupt_vhdx']['result']['msg']
+
+
+def test_vhd_info_fails_only_on_unreadable_paths(tmp_path, sources):
+    empty = tmp_path / 'empty.raw'
+    empty.write_bytes(b'')
+    missing, on_empty, on_small = run_steps(tmp_path, [step(INFO, path=str(tmp_path / 'nope')), step(INFO, check=True, path=str(empty)),
+                                                       step(INFO, path=str(sources['vpc_dynamic']))])
+    assert missing['failed'] is True and 'nope' in missing['msg']
+    assert not on_empty.get('failed') and on_empty['azure_ready'] is False and on_empty['problems']
+    assert not on_small.get('failed') and on_small['disk_type'] == 'dynamic' and on_small['azure_ready'] is False
