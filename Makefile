@@ -115,7 +115,8 @@ test-fast: deps
 sanity-tree: venv
 	@$(VPY) scripts/stage_collection.py $(CURDIR) $(SANITY_TREE)
 	@# ansible-test would download get-pip.py; seed its cache with our stand-in (see scripts/get_pip.py).
-	@pip_version=$$($(VPY) -c 'import types; from ansible_test._internal.python_requirements import get_venv_packages as g; print(g(types.SimpleNamespace(version="3.11"))["pip"])'); \
+	@pip_version=$$($(VPY) -c 'import sys, types; from ansible_test._internal.python_requirements import get_venv_packages as g; \
+		print(g(types.SimpleNamespace(version="%d.%d" % sys.version_info[:2]))["pip"])'); \
 	mkdir -p $(SANITY_HOME)/.ansible/test/cache; \
 	cp scripts/get_pip.py $(SANITY_HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
 

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -42,7 +41,7 @@ FILL_CHUNK = 64 << 20
 
 def parse_size(text):
     """'8G' -> (8 GiB, False); '64G:sparse' -> (64 GiB, True)."""
-    spec, _, kind = text.strip().partition(':')
+    spec, dummy, kind = text.strip().partition(':')
     if kind not in ('', 'dense', 'sparse'):
         raise argparse.ArgumentTypeError('size kind must be dense or sparse: %s' % text)
     num, unit = spec[:-1], spec[-1].upper()
@@ -119,13 +118,13 @@ def main(argv=None):
             raw, out = workdir / 'bench.raw', workdir / 'bench-qemu.vhd'
             print('# %s %s: writing the raw...' % (human(size), 'sparse' if sparse else 'dense'), file=sys.stderr, flush=True)
             make_raw(raw, size, sparse)
-            ours = [time_ours(raw, size) for _ in range(runs)]
-            qemu = [time_qemu(qemu_img, raw, size, out) for _ in range(runs)] if qemu_img else []
+            ours = [time_ours(raw, size) for dummy in range(runs)]
+            qemu = [time_qemu(qemu_img, raw, size, out) for dummy in range(runs)] if qemu_img else []
             raw.unlink()
             row = {'size': human(size), 'kind': 'sparse' if sparse else 'dense',
-                   'ours': statistics.median(t for t, _ in ours), 'ours_extra': max(e for _, e in ours)}
+                   'ours': statistics.median(t for t, e in ours), 'ours_extra': max(e for t, e in ours)}
             if qemu:
-                row.update(qemu=statistics.median(t for t, _ in qemu), qemu_extra=max(e for _, e in qemu))
+                row.update(qemu=statistics.median(t for t, e in qemu), qemu_extra=max(e for t, e in qemu))
             rows.append(row)
     finally:
         if not args.workdir:

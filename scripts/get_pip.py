@@ -21,7 +21,11 @@ GET_PIP_ONLY = ('--no-setuptools', '--no-wheel')
 
 
 def _run(cmd):
-    subprocess.check_call(cmd, stdout=sys.stderr)
+    """Run quietly; show the output only when the command fails."""
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    if proc.returncode:
+        sys.stderr.write(proc.stdout.decode('utf-8', 'replace'))
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
 
 
 def _has_pip():

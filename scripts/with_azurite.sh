@@ -18,8 +18,9 @@ python="${PYTHON:-python3}"
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 mkdir -p "$workdir/data"
 
+# --disableTelemetry: Azurite otherwise reports usage over the internet; nothing leaves 127.0.0.1.
 "$azurite" --blobHost 127.0.0.1 --blobPort "$port" --location "$workdir/data" \
-    --debug "$workdir/debug.log" --silent >"$workdir/azurite.log" 2>&1 &
+    --disableTelemetry --disableProductStyleUrl --silent >"$workdir/azurite.log" 2>&1 &
 pid=$!
 stop() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
 trap stop EXIT

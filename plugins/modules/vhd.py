@@ -20,11 +20,11 @@ description:
   - qcow2, VMDK, VHDX and dynamic or differencing VHD images are converted with
     C(qemu-img convert) into a temporary file next to the target, which then replaces the target;
     nothing half-made is left under the target name.
-  - An image that is already an aligned fixed VHD is left alone (RV(changed=false)).
+  - An image that is already an aligned fixed VHD is left alone (C(changed=false)).
   - Nothing is written when the input is bad (missing, empty, not whole sectors, damaged footer,
     truncated, rejected by C(qemu-img)), when O(dest) exists, or when the target is not writable.
 author:
-  - vmimage.azure maintainers
+  - vmimage.azure maintainers (@vmimage)
 options:
   path:
     description:
@@ -52,10 +52,16 @@ requirements:
     Ubuntu, C(qemu-img) on RHEL and Fedora).
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: Reports what would change (RV(action), RV(virtual_size), the diff) and writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: Returns the format, disk type and virtual size before and after.
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 notes:
   - Runs on the host that holds the image; a raw image needs a file system with sparse files for
@@ -117,10 +123,18 @@ file_size:
   type: int
   sample: 34359738880
 data_bytes:
-  description: Bytes of the result holding data (allocated, non-hole extents); of the source in check mode.
+  description:
+    - Bytes of the result in allocated (non-hole) extents, found with SEEK_DATA/SEEK_HOLE without reading
+      the data, so the run stays fast on huge disks; an upper bound of what an upload sends
+      (M(vmimage.azure.vhd_info) counts the non-zero pages). Of the source in check mode.
   returned: success
   type: int
   sample: 1610612736
+allocated_bytes:
+  description: Bytes of the result file in allocated extents, footer included (of the source in check mode).
+  returned: success
+  type: int
+  sample: 1610616832
 generation_hint:
   description: V(V2) when the disk has a GPT with an EFI system partition, V(V1) for MBR boot disks, else null.
   returned: success

@@ -17,7 +17,7 @@ description:
   - Never changes anything. An image that is not Azure-ready is not an error; the findings are in
     RV(problems). The module fails only when O(path) is missing or cannot be read.
 author:
-  - vmimage.azure maintainers
+  - vmimage.azure maintainers (@vmimage)
 options:
   path:
     description: The disk image to inspect.
@@ -25,11 +25,16 @@ options:
     required: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+    details: The module changes nothing.
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
 seealso:
   - module: vmimage.azure.vhd
@@ -48,6 +53,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+path:
+  description: The inspected file.
+  returned: success
+  type: str
+  sample: /srv/images/debian-12.vhd
 format:
   description: Detected format (V(raw), V(vpc), V(qcow2), V(vmdk) or V(vhdx)).
   returned: success
@@ -88,6 +98,10 @@ footer:
       type: bool
       returned: when the image has a footer
       sample: true
+dynamic:
+  description: For a dynamic or differencing VHD, its header (block size, allocated blocks, parent); else null.
+  returned: success
+  type: dict
 partition_table:
   description: The partition table found in the disk (scheme, partitions, whether an EFI system partition exists).
   returned: success
@@ -127,18 +141,17 @@ problems:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image
-from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
+
+# Problems that mean there is no image to describe; everything else is reported, not failed on.
+FATAL = ('not_found', 'unreadable', 'is_directory')
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(path=dict(type='path', required=True)), supports_check_mode=True)
-    try:
-        facts = image.inspect_image(module.params['path'])
-    except VhdError as exc:
-        module.fail_json(msg=exc.message, code=exc.code)
-    except OSError as exc:
-        module.fail_json(msg='cannot read %s: %s; give the path of a readable disk image' % (module.params['path'], exc.strerror or exc),
-                         code='unreadable')
+    facts = image.inspect_image(module.params['path'])
+    for problem in facts['problems']:
+        if problem['code'] in FATAL:
+            module.fail_json(msg=problem['message'], code=problem['code'])
     module.exit_json(changed=False, **facts)
 
 

@@ -36,8 +36,9 @@ options:
     required: true
   blob_url:
     description:
-      - URL of the destination page blob. It may carry a SAS token as its query string (the token
-        never appears in results).
+      - URL of the destination page blob. It may carry a SAS token as its query string, so the
+        whole option is treated as a secret (hidden in logs and C(-v) output); RV(url) returns it
+        without the query string.
       - Mutually exclusive with O(account_url) and O(connection_string).
     type: str
   account_url:
@@ -238,7 +239,7 @@ from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import V
 
 ARGSPEC = dict(
     path=dict(type='path', required=True),
-    blob_url=dict(type='str'),
+    blob_url=dict(type='str', no_log=True),
     account_url=dict(type='str'),
     connection_string=dict(type='str', no_log=True),
     container=dict(type='str'),
@@ -279,6 +280,7 @@ def main():
         azure.fail('Cannot read %s: %s; give the path of a readable fixed VHD.' % (path, exc.strerror or exc))
 
     result = dict(changed=False, resumed=False)
+    auth = None
     try:
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -287,10 +289,10 @@ def main():
             token = None
             if not any(params.get(k) for k in ('account_key', 'sas_token', 'connection_string')):
                 token = azure.credential
-            blob_client, retry = _client.build_blob_client(params, token_credential=token,
-                                                           concurrency=params['concurrency'])
+            blob_client, retry, auth = _client.build_blob_client(params, token_credential=token,
+                                                                 concurrency=params['concurrency'])
             result['url'] = _client.public_url(blob_client.url)
-            uploader = _upload.PageBlobUploader(blob_client, fd, plan, params['concurrency'], retry)
+            uploader = _upload.PageBlobUploader(blob_client, fd, plan, params['concurrency'], retry, auth)
             prepared = uploader.prepare(params['overwrite'])
             action = prepared['action']
             result.update(action=action, size=plan.size, data_bytes=plan.data_bytes,
@@ -308,7 +310,9 @@ def main():
         result.update(getattr(exc, 'stats', None) or {})
         azure.fail(str(exc), **result)
     except Exception as exc:  # only main() turns exceptions into failures
-        azure.fail(exc, **result)
+        if auth is None or getattr(exc, 'status_code', None) not in (401, 403):
+            azure.fail(exc, **result)
+        azure.fail(_client.explain(exc, auth), **result)
     azure.exit(**result)
 
 

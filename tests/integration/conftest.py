@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.vmimage.azure.plugins.module_utils._vhd.footer import new_fixed_footer
-from ansible_collections.vmimage.azure.tests.support.azurite import Azurite, find_azurite
-
+# Collection code is imported inside the fixtures, not here: this file is loaded before
+# pytest-ansible installs Ansible's collection finder, and importing a package of the collection
+# now would leave it unknown to that finder (test modules could then not import its siblings).
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
 
@@ -29,6 +29,7 @@ MIB = 1024 * 1024
 # --- vhd_upload: Azurite --------------------------------------------------------------------------
 
 def _require_azurite():
+    from ansible_collections.vmimage.azure.tests.support.azurite import find_azurite
     if find_azurite() is None:
         pytest.skip('Azurite is not installed: run "npm install --prefix tests/azurite" or set AZURITE_BIN')
 
@@ -37,6 +38,7 @@ def _require_azurite():
 def azurite_http(tmp_path_factory):
     """A running plain-HTTP Azurite blob service on 127.0.0.1 (in memory), per test module."""
     _require_azurite()
+    from ansible_collections.vmimage.azure.tests.support.azurite import Azurite
     with Azurite(tmp_path_factory.mktemp('azurite')) as azurite:
         yield azurite
 
@@ -46,6 +48,7 @@ def azurite_http(tmp_path_factory):
 def write_fixed_vhd(path, size, chunks):
     """Write a sparse fixed VHD of ``size`` bytes of disk data (plus the footer) holding
     ``chunks`` ({offset: bytes}); everything else is a hole. Returns the path."""
+    from ansible_collections.vmimage.azure.plugins.module_utils._vhd.footer import new_fixed_footer
     with open(path, 'wb') as f:
         f.truncate(size)
         for offset, data in sorted(chunks.items()):
@@ -109,3 +112,10 @@ def upload_playbook(tmp_path):
             raise AssertionError('ansible-playbook failed (%d):\n%s' % (proc.returncode, output[-6000:]))
         return json.loads(out.read_text()), output
     return run
+
+
+@pytest.fixture
+def upload_playbook_command():
+    """``playbook_command(workdir, tasks, verbosity=0) -> (argv, env, results path)``, for tests
+    that start (and kill) ansible-playbook themselves."""
+    return playbook_command

@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vhd_ansible import fingerprint, qemu_compare, qemu_info, run_one, run_steps, step  # noqa: E402  pylint: disable=wrong-import-position
+from vhd_ansible import fingerprint, qemu_compare, qemu_info, run_steps, step  # noqa: E402  pylint: disable=wrong-import-position
 
-pytestmark = pytest.mark.skipif(shutil.which('qemu-img') is None, reason='qemu-img (qemu-utils) not installed')
+# One xdist worker runs this file (with --dist loadgroup) so the module-scoped playbook fixtures run once.
+pytestmark = [pytest.mark.skipif(shutil.which('qemu-img') is None, reason='qemu-img (qemu-utils) not installed'),
+              pytest.mark.xdist_group('vhd_modules')]
 
 MIB = 1 << 20
 SRC_SIZE = 20 * MIB + 7 * 512
@@ -58,6 +60,10 @@ def write_raw(path, size, seed=7):
     return path
 
 
+def sparse_copy(src, dst):
+    subprocess.run(['cp', '--sparse=always', str(src), str(dst)], check=True)
+
+
 def tmp_leftovers(folder):
     return [n for n in os.listdir(folder) if 'vmimage-tmp' in n]
 
@@ -85,7 +91,7 @@ def converted(sources, tmp_path_factory):
     steps, expect = [], {}
     for name, src in sources.items():
         copy = work / ('inplace.' + name)
-        shutil.copyfile(src, copy)
+        sparse_copy(src, copy)
         dest = work / ('dest-%s.vhd' % name)
         expect[name] = {'inplace': copy, 'dest': dest, 'source_fp': fingerprint(src),
                         'size': align(qemu_info(src, qemu_format(name))['virtual-size'])}
@@ -128,11 +134,15 @@ def test_vhd_reports_action_format_and_diff(name, action, fmt, sources, converte
     assert res['diff']['after'] == {'format': 'vpc', 'disk_type': 'fixed', 'virtual_size': converted[name]['size']}
 
 
-@pytest.mark.parametrize('name', list(FORMATS))
-def test_vhd_info_before_and_after(name, converted):
+@pytest.mark.parametrize('name, codes', [
+    ('raw', {'not_vhd'}), ('qcow2', {'not_vhd'}), ('vmdk', {'not_vhd'}), ('vhdx', {'not_vhd'}),
+    ('vpc_dynamic', {'dynamic_vhd'}), ('vpc_fixed', {'misaligned'}), ('vpc_fixed_force_size', {'misaligned'}),
+])
+def test_vhd_info_before_and_after(name, codes, converted):
     before, after = converted[name]['info_before'], converted[name]['info_after']
     assert not before.get('failed') and before['changed'] is False
-    assert before['azure_ready'] is False
+    assert before['azure_ready'] is False and before['format'] == qemu_format(name)
+    assert {p['code'] for p in before['problems'] if p['severity'] == 'error'} == codes
     assert any(p['severity'] == 'error' for p in before['problems'])
     assert all(set(p) >= {'code', 'message', 'severity'} for p in before['problems'])
     assert after['azure_ready'] is True and after['format'] == 'vpc' and after['disk_type'] == 'fixed'
@@ -141,25 +151,25 @@ def test_vhd_info_before_and_after(name, converted):
 
 
 @pytest.mark.parametrize('name, make', [
-    ('raw', lambda src, dst: shutil.copyfile(src, dst)),
+    ('raw', sparse_copy),
     ('qcow2', lambda src, dst: qemu('convert', '-f', 'raw', '-O', 'qcow2', src, dst)),
 ])
 def test_four_step_idempotence(name, make, sources, tmp_path):
+    """check, apply, check, apply -> changed, changed, not changed, not changed; check mode touches nothing."""
     path = tmp_path / ('disk.' + name)
     make(sources['raw'], path)
-    before = fingerprint(path)
-    r1 = run_one(tmp_path, VHD, check=True, diff=True, path=str(path))
-    assert fingerprint(path) == before and sorted(os.listdir(tmp_path)) == ['disk.' + name, 'playbook.yml']
-    r2 = run_one(tmp_path, VHD, path=str(path))
-    after = fingerprint(path)
-    r3 = run_one(tmp_path, VHD, check=True, path=str(path))
-    assert fingerprint(path) == after
-    r4 = run_one(tmp_path, VHD, path=str(path))
-    assert fingerprint(path) == after
-    assert [r.get('changed') for r in (r1, r2, r3, r4)] == [True, True, False, False]
-    assert [r['action'] for r in (r1, r2, r3, r4)] == [r1['action'], r1['action'], 'none', 'none']
-    assert r1['virtual_size'] == r2['virtual_size'] == r4['virtual_size'] == 21 * MIB
-    assert r1['diff']['after']['virtual_size'] == 21 * MIB
+    stat = step('ansible.builtin.stat', path=str(path), checksum_algorithm='sha256')
+    results = run_steps(tmp_path, [stat, step(VHD, check=True, diff=True, path=str(path)), stat,
+                                   step(VHD, path=str(path)), stat,
+                                   step(VHD, check=True, path=str(path)), stat, step(VHD, path=str(path)), stat])
+    stats = [(r['stat']['checksum'], r['stat']['size'], r['stat']['mtime']) for r in results[0::2]]
+    runs = results[1::2]
+    assert stats[0] == stats[1] and stats[1] != stats[2] and stats[2] == stats[3] == stats[4]
+    assert [r.get('changed') for r in runs] == [True, True, False, False]
+    assert [r['action'] for r in runs] == [runs[0]['action']] * 2 + ['none', 'none']
+    assert [r['virtual_size'] for r in runs] == [21 * MIB] * 4
+    assert runs[0]['diff']['after']['virtual_size'] == 21 * MIB and stats[2][1] == 21 * MIB + 512
+    assert sorted(os.listdir(tmp_path)) == ['disk.' + name, 'playbook.yml']
 
 
 def test_sparse_64_gib_raw_gets_its_footer_without_allocating(tmp_path):

@@ -176,7 +176,9 @@ def test_credential_errors_are_clear_and_secret_free(azurite_http, fixed_vhd, up
     signatures = [dict(kv.split('=', 1) for kv in s.split('&'))['sig'] for s in (expired, readonly)]
     for r in results:
         assert r.get('failed') and 'HTTP 403' in r['msg'], r
-    assert 'account_key' in results[0]['msg'] or 'key' in results[0]['msg'].lower()
+    assert 'check account_key' in results[0]['msg'], results[0]['msg']
+    for r in results[1:]:
+        assert 'SAS token has not expired' in r['msg'], r['msg']
     for secret in secrets + signatures:
         assert secret not in output
         for r in results:

@@ -14,40 +14,33 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from ansible_collections.vmimage.azure.plugins.module_utils._vhd.footer import new_fixed_footer
-from ansible_collections.vmimage.azure.tests.support import tls
 from ansible_collections.vmimage.azure.tests.support.azurite import API_VERSION, Azurite, find_azurite
-from ansible_collections.vmimage.azure.tests.support.fake_entra import FakeEntra
 
-ROOT = Path(__file__).resolve().parents[2]
+# Plain imports by location (like vhd_ansible in test_vhd_modules.py): conftest.py imports collection
+# code before pytest-ansible installs Ansible's collection finder, which then refuses new imports
+# below ansible_collections.vmimage.azure.tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'support'))
+import tls  # noqa: E402  pylint: disable=wrong-import-position
+from fake_entra import FakeEntra  # noqa: E402  pylint: disable=wrong-import-position
+
 MIB = 1024 * 1024
 CLIENT_ID = '6f1c2b7e-8d4a-4e0b-9c3f-2a5d7e9b1c40'
-SECRET = 'Entra~Test.Secret/+=%s' % os.getpid()  # distinctive enough to grep for
+SECRET = 'Entra~Test.Secret/+=%d' % random.SystemRandom().randrange(10 ** 9)  # distinctive enough to grep for
 CONTAINER = 'vhds'
 
 pytestmark = pytest.mark.skipif(find_azurite() is None, reason='Azurite is not installed')
 
 
-def write_fixed_vhd(path, size=24 * MIB, seed=11):
-    """A sparse fixed VHD with a few MiB of pseudo-random data; returns its bytes' SHA-256."""
+def random_chunks(size, seed=11):
+    """A few MiB of pseudo-random data at the start, middle and end of the disk; the rest are holes."""
     rng = random.Random(seed)
-    with open(path, 'wb') as f:
-        f.truncate(size)
-        for offset in (0, 5 * MIB, size - MIB):
-            f.seek(offset)
-            f.write(rng.randbytes(MIB - 4096))
-        f.seek(size)
-        f.write(new_fixed_footer(size).pack())
-    return sha256(path)
+    return {offset: rng.randbytes(MIB - 4096) for offset in (0, 5 * MIB, size - MIB)}
 
 
 def sha256(path):
@@ -56,36 +49,6 @@ def sha256(path):
         for chunk in iter(lambda: f.read(MIB), b''):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def tool(name):
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else shutil.which(name)
-
-
-def run_playbook(workdir, tasks, env):
-    """Run ``tasks`` with -vvv; return (results of each task, everything ansible printed)."""
-    workdir = Path(workdir)
-    out = workdir / 'results.json'
-    plays = []
-    for i, task in enumerate(tasks):
-        plays.append(dict(task, name='Step %d' % i, register='r%d' % i, ignore_errors=True))
-    plays.append({'name': 'Save results', 'ansible.builtin.copy': {
-        'content': '{{ [%s] | to_json }}' % ', '.join('r%d' % i for i in range(len(tasks))),
-        'dest': str(out), 'mode': '0600'}})
-    playbook = workdir / 'playbook.yml'
-    playbook.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': plays}]))
-    env = dict({k: v for k, v in os.environ.items() if not k.startswith('AZURE_')}, **env)
-    env.setdefault('ANSIBLE_COLLECTIONS_PATH', str(ROOT / '.build' / 'collections'))
-    env.update(ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_INVENTORY_UNPARSED_WARNING='False', ANSIBLE_NOCOLOR='1')
-    proc = subprocess.run([tool('ansible-playbook'), '-vvv', '-i', 'localhost,', '-c', 'local',
-                           '-e', 'ansible_python_interpreter=%s' % sys.executable, str(playbook)],
-                          capture_output=True, text=True, env=env, cwd=str(workdir), check=False)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and out.exists(), output[-6000:]
-    results = json.loads(out.read_text())
-    out.unlink()
-    return results, output
 
 
 @pytest.fixture(scope='module')
@@ -111,16 +74,15 @@ def download(azurite, files, name, dest):
     return sha256(dest)
 
 
-def test_upload_with_entra_id_token(stack, tmp_path):
+def test_upload_with_entra_id_token(stack, tmp_path, fixed_vhd, upload_playbook, monkeypatch):
     files, entra, azurite = stack
-    source = tmp_path / 'disk.vhd'
-    digest = write_fixed_vhd(source)
+    size = 24 * MIB
+    source = fixed_vhd('disk.vhd', size, random_chunks(size))
+    digest = sha256(source)
     common = dict(path=str(source), account_url=azurite.account_url, container=CONTAINER,
                   api_version=API_VERSION, concurrency=4)
     auth = dict(auth_source='credentials', client_id=CLIENT_ID, secret=SECRET, tenant=entra.tenant,
                 authority_host=entra.authority_host, disable_instance_discovery=True)
-    env_auth = {'AZURE_CLIENT_ID': CLIENT_ID, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': entra.tenant,
-                'AZURE_AUTHORITY_HOST': entra.authority_host, 'AZURE_DISABLE_INSTANCE_DISCOVERY': 'true'}
     wrong = dict(auth, secret='Wrong~' + SECRET)
     tasks = [
         {'vmimage.azure.vhd_upload': dict(common, blob='a.vhd', create_container=True, **auth)},
@@ -131,7 +93,14 @@ def test_upload_with_entra_id_token(stack, tmp_path):
     # The controller's environment reaches the module (local connection); NOT the task's
     # `environment:` keyword, which ansible-playbook -vvv prints. The module process must trust
     # the test CA, for both fake_entra and Azurite.
-    (first, again, bad), output = run_playbook(tmp_path, tasks, dict(env_auth, **tls.client_env(files)))
+    env = {'AZURE_CLIENT_ID': CLIENT_ID, 'AZURE_SECRET': SECRET, 'AZURE_TENANT': entra.tenant,
+           'AZURE_AUTHORITY_HOST': entra.authority_host, 'AZURE_DISABLE_INSTANCE_DISCOVERY': 'true'}
+    for name in ('AZURE_CLIENT_SECRET', 'AZURE_TENANT_ID', 'AZURE_SUBSCRIPTION_ID', 'ANSIBLE_AZURE_AUTH_SOURCE',
+                 'AZURE_CLOUD_ENVIRONMENT', 'AZURE_RESOURCE_MANAGER_ENDPOINT'):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in dict(env, **tls.client_env(files)).items():
+        monkeypatch.setenv(name, value)
+    (first, again, bad), output = upload_playbook(tasks, verbosity=3)
 
     assert first.get('failed') is not True, first.get('msg')
     assert first['changed'] is True and first['action'] != 'none'
@@ -150,7 +119,6 @@ def test_upload_with_entra_id_token(stack, tmp_path):
     assert all(claims['aud'] == 'https://storage.azure.com' for claims in entra.tokens)
 
     assert bad['failed'] is True
-    print(bad['msg'])
     assert 'AADSTS7000215' in bad['msg'] and 'Invalid client secret' in bad['msg']
     assert 'check client_id, secret and tenant' in bad['msg']
     assert blob_props(azurite, files, 'wrong.vhd') is None  # nothing written with a bad credential

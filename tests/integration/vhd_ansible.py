@@ -59,10 +59,6 @@ def run_steps(workdir, steps):
     return results
 
 
-def run_one(workdir, module, **kwargs):
-    return run_steps(workdir, [step(module, **kwargs)])[0]
-
-
 def fingerprint(path):
     """Size, mtime and content hash: proof that a file was not touched."""
     st = os.stat(path)

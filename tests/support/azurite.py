@@ -66,8 +66,10 @@ def wait_port(port, timeout=60.0, proc=None):
 
 
 class Azurite:
-    def __init__(self, workdir, cert=None, key=None, oauth=None, binary=None, account_name='vmimagetest'):
+    def __init__(self, workdir, cert=None, key=None, oauth=None, binary=None, account_name='vmimagetest',
+                 extra_args=()):
         self.workdir = Path(workdir)
+        self.extra_args = list(extra_args)
         self.cert, self.key, self.oauth = cert, key, oauth
         self.binary = binary or find_azurite()
         if not self.binary:
@@ -109,6 +111,7 @@ class Azurite:
             cmd += ['--cert', str(self.cert), '--key', str(self.key)]
         if self.oauth:
             cmd += ['--oauth', self.oauth]
+        cmd += self.extra_args
         env = dict(os.environ, AZURITE_ACCOUNTS='%s:%s' % (self.account_name, self.account_key))
         self.log = open(self.workdir / 'azurite.log', 'wb')
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env,

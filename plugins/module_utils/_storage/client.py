@@ -115,13 +115,39 @@ def secrets_of(params):
     return sorted((s for s in out if s), key=len, reverse=True)
 
 
+_AUTH_HINTS = {
+    'key': 'check account_key and the account name in the URL',
+    'connection_string': 'check the AccountKey (or SharedAccessSignature) of connection_string',
+    'sas': 'check that the SAS token has not expired (or started in the future), is signed with a valid key '
+           'and grants read, create and write (rcw) permissions on the blob',
+    'token': 'check that the Entra ID identity has the Storage Blob Data Contributor role on the '
+             'container or account',
+}
+
+
+def explain(exc, auth):
+    """One secret-free-able line for an exception from the storage service, with a hint on what to
+    fix when the service refused the credential (``auth``: key, connection_string, sas, token)."""
+    from ansible_collections.vmimage.azure.plugins.module_utils._azure.errors import describe_error
+    status = getattr(exc, 'status_code', None)
+    if status not in (401, 403):
+        return describe_error(exc)
+    code = getattr(exc, 'error_code', None)
+    code = getattr(code, 'value', code)
+    lines = [line.strip() for line in str(getattr(exc, 'message', None) or exc).splitlines() if line.strip()]
+    message = re.sub(r"^Operation returned an invalid status '(.*)'$", r'\1', lines[0] if lines else '')
+    return 'Azure Storage refused the request (HTTP %s%s): %s To fix it, %s.' % (
+        status, ' ' + code if code else '', message.rstrip('.') + '.', _AUTH_HINTS.get(auth, _AUTH_HINTS['token']))
+
+
 def build_blob_client(params, token_credential=None, concurrency=8, retry_policy=None):
-    """Return ``(BlobClient, CountingRetryPolicy)`` for the destination described by ``params``
+    """Return ``(BlobClient, CountingRetryPolicy, auth)`` for the destination described by ``params``
     (keys: blob_url, account_url, connection_string, container, blob, account_key, sas_token,
     retry_total, retry_backoff_factor, retry_backoff_max, timeout, api_version).
 
     ``token_credential`` is a callable returning a TokenCredential, used (lazily) only when no
-    key, SAS or connection string is given.
+    key, SAS or connection string is given. ``auth`` names the kind of credential used (key,
+    connection_string, sas, token), for :func:`explain`.
     """
     if IMPORT_ERROR is not None:
         raise IMPORT_ERROR
@@ -155,7 +181,7 @@ def build_blob_client(params, token_credential=None, concurrency=8, retry_policy
     if get('connection_string'):
         client = BlobClient.from_connection_string(get('connection_string'), get('container'),
                                                    get('blob'), **kwargs)
-        return client, retry
+        return client, retry, 'connection_string'
     if get('blob_url'):
         url = get('blob_url')
         in_url_sas = bool(urlsplit(url).query)
@@ -168,13 +194,13 @@ def build_blob_client(params, token_credential=None, concurrency=8, retry_policy
         url = None
         unbound = BlobClient(get('account_url'), get('container'), get('blob'))
     if get('sas_token'):
-        credential = get('sas_token').lstrip('?')
+        credential, auth = get('sas_token').lstrip('?'), 'sas'
     elif get('account_key'):
-        credential = AzureNamedKeyCredential(unbound.account_name, get('account_key'))
+        credential, auth = AzureNamedKeyCredential(unbound.account_name, get('account_key')), 'key'
     elif in_url_sas:
-        credential = None
+        credential, auth = None, 'sas'
     elif token_credential is not None:
-        credential = token_credential()
+        credential, auth = token_credential(), 'token'
     else:
         raise ClientOptionsError('No credential: give account_key, sas_token, a connection string, '
                                  'a blob_url with a SAS, or Entra ID authentication options.')
@@ -183,4 +209,4 @@ def build_blob_client(params, token_credential=None, concurrency=8, retry_policy
     else:
         client = BlobClient(get('account_url'), get('container'), get('blob'),
                             credential=credential, **kwargs)
-    return client, retry
+    return client, retry, auth

@@ -21,6 +21,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import client as _client
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import state as _state
 
@@ -47,14 +48,6 @@ def _error_code(exc):
     return getattr(code, 'value', code)
 
 
-def _describe(exc):
-    try:
-        from ansible_collections.vmimage.azure.plugins.module_utils._azure.errors import describe_error
-        return describe_error(exc)
-    except ImportError:  # pragma: no cover
-        return '%s: %s' % (type(exc).__name__, exc)
-
-
 def read_remote(client):
     """``state.remote_state`` of the destination blob, or None when it (or its container) is absent."""
     try:
@@ -71,7 +64,7 @@ def present_ranges(client):
 
 
 class PageBlobUploader:
-    def __init__(self, client, fd, plan, concurrency=8, retry=None):
+    def __init__(self, client, fd, plan, concurrency=8, retry=None, auth='key'):
         if concurrency < 1:
             raise ValueError('concurrency must be at least 1')
         self.client = client
@@ -79,6 +72,7 @@ class PageBlobUploader:
         self.plan = plan
         self.concurrency = concurrency
         self.retry = retry
+        self.auth = auth
         self._requests = 0
         self._sent = 0
         self._lock = threading.Lock()
@@ -165,7 +159,7 @@ class PageBlobUploader:
             except UploadError:
                 raise
             except Exception as exc:
-                raise UploadError('Cannot create the page blob: %s' % _describe(exc)) from exc
+                raise UploadError('Cannot create the page blob: %s' % _client.explain(exc, self.auth)) from exc
         try:
             self._send(prepared['ranges'])
             if self.plan.md5 is not None:
@@ -174,7 +168,7 @@ class PageBlobUploader:
                 _state.metadata(_state.COMPLETE, self.plan.fingerprint, self.plan.size))
         except Exception as exc:
             stats = self.stats(started)
-            cause = exc.args[0] if isinstance(exc, UploadError) else _describe(exc)
+            cause = exc.args[0] if isinstance(exc, UploadError) else _client.explain(exc, self.auth)
             raise UploadError(
                 'Upload interrupted after %d of %d bytes: %s The blob is left in state %r; run the '
                 'task again with the same source to resume it.' % (

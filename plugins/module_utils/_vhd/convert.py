@@ -113,7 +113,7 @@ def _check_writable(path, dest, replace):
 
 
 def _vpc_state(fd, size, path):
-    """Facts about a file detected as VHD: (footer, disk_type, data_size, virtual_size, needs_footer_rewrite)."""
+    """(footer, data_size, aligned size) of a VHD; data_size is None for dynamic and differencing disks."""
     ftr = vhd_footer.read_footer(fd)
     if ftr is None:
         raise VhdError('no_footer', '%s looks like a VHD but has no readable footer; re-export the disk from its source' % path)
@@ -215,6 +215,8 @@ def _copy_sparse(src_fd, dst_fd, length):
                 done = 0
             if done <= 0:   # fallback when the kernel/file system refuses copy_file_range
                 buf = os.pread(src_fd, min(end - pos, 8 * MIB), pos)
+                if not buf:
+                    raise VhdError('io_error', 'the source ended at byte %d while being copied; was it changed meanwhile?' % pos)
                 done = os.pwrite(dst_fd, buf, pos)
             pos += done
 
@@ -225,9 +227,13 @@ def _temp_next_to(target):
     return fd, tmp
 
 
-def _publish(tmp, target, replace, mode):
-    os.chmod(tmp, stat.S_IMODE(mode))
-    if replace:
+def _publish(tmp, target, replace, src_stat):
+    os.chmod(tmp, stat.S_IMODE(src_stat.st_mode))
+    if replace:     # the converted file takes the place (and, when allowed, the owner) of the original
+        try:
+            os.chown(tmp, src_stat.st_uid, src_stat.st_gid)
+        except PermissionError:
+            pass
         os.replace(tmp, target)
         return
     try:
@@ -244,7 +250,7 @@ def apply(plan_):
     """Carry out a plan from ``plan()``; returns the plan updated with the result sizes."""
     p = dict(plan_)
     action, src, target = p['action'], p['path'], p['target']
-    mode = os.stat(src).st_mode
+    src_stat = os.stat(src)
     if action == 'none':
         pass
     elif action in ('append_footer', 'realign') and not p['dest']:
@@ -261,12 +267,12 @@ def apply(plan_):
                     qftr = vhd_footer.read_footer(fh.fileno())
                     if qftr is None or qftr.disk_type != vhd_footer.DISK_TYPE_FIXED:
                         raise VhdError('qemu_img_failed', 'qemu-img convert did not produce a fixed VHD')
-                    _finish(fh.fileno(), os.fstat(fh.fileno()).st_size - SECTOR, None)
+                    _finish(fh.fileno(), os.fstat(fh.fileno()).st_size - SECTOR, p['uuid'])
             else:   # append_footer / realign / copy to dest
                 with open(src, 'rb') as fh:
                     _copy_sparse(fh.fileno(), fd, p['data_size'])
                 _finish(fd, p['data_size'], p['uuid'])
-            _publish(tmp, target, replace=not p['dest'], mode=mode)
+            _publish(tmp, target, replace=not p['dest'], src_stat=src_stat)
         finally:
             if fd >= 0:
                 os.close(fd)
@@ -277,10 +283,10 @@ def apply(plan_):
 
 
 def facts(path):
-    """data_bytes and generation_hint of a finished image (cheap: extents and partition table)."""
-    info = image.inspect_image(path)
-    return {'data_bytes': info.get('data_bytes'), 'generation_hint': info.get('generation_hint'),
-            'azure_ready': info.get('azure_ready'), 'problems': info.get('problems', [])}
+    """Cheap facts about a finished image: no data is read (allocated extents, partition table)."""
+    info = image.inspect_image(path, scan_data=False)
+    return {'data_bytes': info['allocated_bytes'], 'allocated_bytes': info['allocated_bytes'],
+            'generation_hint': info['generation_hint'], 'azure_ready': info['azure_ready'], 'problems': info['problems']}
 
 
 def run(path, dest=None, source_format='auto', check_mode=False):

@@ -206,4 +206,3 @@ def read_head_footer(fd):
     if len(raw) == FOOTER_SIZE and raw[:8] == COOKIE.encode():
         return Footer.unpack(raw)
     return None
-

@@ -133,7 +133,7 @@ def test_aligned_vhd_with_chs_creator_gets_a_new_footer(tmp_path):
 
 @pytest.mark.parametrize('setup, code', [
     (lambda d: str(d / 'missing.raw'), 'not_found'),
-    (lambda d: str(d), 'is_directory'),
+    (str, 'is_directory'),
     (lambda d: make_raw(d / 'empty.raw', 0, marks=()), 'empty'),
     (lambda d: make_raw(d / 'odd.raw', MIB + 100), 'not_sector_aligned'),
 ], ids=['missing', 'directory', 'empty', 'odd_size'])

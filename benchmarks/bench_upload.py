@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Page-blob upload throughput: vmimage.azure's engine against the alternatives, on a local Azurite.
+
+Datasets: a sparse VHD (default 4 GiB virtual, ~400 MiB of data in scattered extents: runs of
+1-8 MiB plus a 4 KiB block every 64 MiB, like file-system metadata) and a dense VHD (default
+1 GiB of random data). Methods, each timed end to end (median of --runs):
+
+* ``ours``: what vhd_upload does: scan (fingerprint + zero-page split) then parallel Put Page;
+* ``upload_blob``: ``BlobClient.upload_blob(blob_type="PageBlob", max_concurrency=N)``, what
+  azure.azcollection's azure_rm_storageblob does (it skips all-zero 4 MiB chunks, but reads all);
+* ``bare``: N threads putting the known data ranges (<= 4 MiB, with Content-MD5 like ours),
+  with no scan and no state: the floor for this service;
+* ``az``: ``az storage blob upload --type page`` when the az CLI is found ($AZ_CLI or PATH).
+
+Azurite (started here, in memory, blob service only) runs on this machine, so absolute figures
+mostly measure it and the CPU; the ratios are the point. Usage::
+
+    benchmarks/bench_upload.py [--quick] [--runs 3] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+
+
+def _import_collection():
+    layout = ROOT / '.build' / 'collections'
+    if not (layout / 'ansible_collections' / 'vmimage' / 'azure').exists():
+        (layout / 'ansible_collections' / 'vmimage').mkdir(parents=True, exist_ok=True)
+        os.symlink('../../../..', layout / 'ansible_collections' / 'vmimage' / 'azure')
+    sys.path.insert(0, str(layout))
+
+
+_import_collection()
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import client as _client  # noqa: E402
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan  # noqa: E402
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import upload as _upload  # noqa: E402
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd.extents import data_extents  # noqa: E402
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd.footer import new_fixed_footer  # noqa: E402
+from ansible_collections.vmimage.azure.tests.support.azurite import API_VERSION, Azurite  # noqa: E402
+
+CONTAINER = 'bench'
+
+
+def make_sparse(path, size, data_bytes, seed=1):
+    rng = random.Random(seed)
+    with open(path, 'wb') as f:
+        f.truncate(size)
+        for off in range(0, size, 64 * MIB):  # metadata-like 4 KiB blocks
+            f.seek(off + rng.randrange(0, 60 * MIB, 4096))
+            f.write(rng.randbytes(4096))
+        written = 0
+        while written < data_bytes:
+            n = min(rng.randrange(1, 9) * MIB, data_bytes - written)
+            f.seek(rng.randrange(0, size - n, 4096))
+            f.write(rng.randbytes(n))
+            written += n
+        f.seek(size)
+        f.write(new_fixed_footer(size).pack())
+
+
+def make_dense(path, size, seed=2):
+    rng = random.Random(seed)
+    with open(path, 'wb') as f:
+        for _ in range(size // (16 * MIB)):
+            f.write(rng.randbytes(16 * MIB))
+        f.write(new_fixed_footer(size).pack())
+
+
+def params(azurite, blob, concurrency):
+    return dict(account_url=azurite.account_url, container=CONTAINER, blob=blob,
+                account_key=azurite.account_key, api_version=API_VERSION, retry_total=3)
+
+
+def sdk_client(azurite, blob):
+    from azure.storage.blob import BlobClient
+    return BlobClient(azurite.account_url, CONTAINER, blob, api_version=API_VERSION,
+                      credential={'account_name': azurite.account_name, 'account_key': azurite.account_key})
+
+
+def run_ours(azurite, path, blob, concurrency):
+    started = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        plan = _plan.scan(fd, size, data_extents(fd))
+        scanned = time.perf_counter()
+        client, retry, _auth = _client.build_blob_client(params(azurite, blob, concurrency), concurrency=concurrency)
+        up = _upload.PageBlobUploader(client, fd, plan, concurrency, retry)
+        stats = up.run(up.prepare('always'))
+    finally:
+        os.close(fd)
+    end = time.perf_counter()
+    return end - started, dict(requests=stats['requests'], scan_s=scanned - started, sent=stats['bytes_uploaded'])
+
+
+def run_upload_blob(azurite, path, blob, concurrency):
+    client = sdk_client(azurite, blob)
+    started = time.perf_counter()
+    with open(path, 'rb') as f:
+        client.upload_blob(f, blob_type='PageBlob', length=os.path.getsize(path), overwrite=True,
+                           max_concurrency=concurrency)
+    return time.perf_counter() - started, {}
+
+
+def run_bare(azurite, path, blob, concurrency, ranges):
+    client = sdk_client(azurite, blob)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        started = time.perf_counter()
+        client.create_page_blob(os.fstat(fd).st_size)
+
+        def put(r):
+            client.upload_page(os.pread(fd, r[1], r[0]), offset=r[0], length=r[1], validate_content=True)
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(put, ranges))
+        return time.perf_counter() - started, dict(requests=len(ranges))
+    finally:
+        os.close(fd)
+
+
+def find_az():
+    return os.environ.get('AZ_CLI') or shutil.which('az')
+
+
+def run_az(azurite, path, blob, concurrency, az):
+    cmd = [az, 'storage', 'blob', 'upload', '--connection-string', azurite.connection_string,
+           '--container-name', CONTAINER, '--name', blob, '--file', str(path), '--type', 'page',
+           '--overwrite', '--max-connections', str(concurrency), '--only-show-errors', '--output', 'none']
+    env = dict(os.environ, AZURE_CORE_COLLECT_TELEMETRY='0', AZURE_CORE_ONLY_SHOW_ERRORS='1')
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    elapsed = time.perf_counter() - started
+    if proc.returncode:
+        raise RuntimeError('az failed: %s' % (proc.stderr.replace(azurite.account_key, '***')[-800:]))
+    return elapsed, {}
+
+
+def verify(azurite, path, blob):
+    want = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(16 * MIB), b''):
+            want.update(chunk)
+    got = hashlib.sha256()
+    for chunk in sdk_client(azurite, blob).download_blob(max_concurrency=4).chunks():
+        got.update(chunk)
+    if got.digest() != want.digest():
+        raise SystemExit('MISMATCH: blob %s differs from %s' % (blob, path))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--quick', action='store_true', help='small datasets, one run (a smoke test)')
+    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--concurrency', type=int, default=8)
+    ap.add_argument('--sparse-gib', type=float, default=4.0)
+    ap.add_argument('--sparse-data-mib', type=int, default=400)
+    ap.add_argument('--dense-gib', type=float, default=1.0)
+    ap.add_argument('--no-verify', action='store_true', help='skip downloading and comparing our uploads')
+    ap.add_argument('--workdir', help='where the datasets go (default: a temporary directory)')
+    args = ap.parse_args()
+    if args.quick:
+        args.runs, args.sparse_gib, args.sparse_data_mib, args.dense_gib = 1, 1.0, 100, 0.25
+    az = find_az()
+    work = Path(args.workdir or tempfile.mkdtemp(prefix='bench-upload-'))
+    work.mkdir(parents=True, exist_ok=True)
+    datasets = [('sparse', work / 'sparse.vhd', int(args.sparse_gib * GIB) // MIB * MIB),
+                ('dense', work / 'dense.vhd', int(args.dense_gib * GIB) // MIB * MIB)]
+    make_sparse(datasets[0][1], datasets[0][2], args.sparse_data_mib * MIB)
+    make_dense(datasets[1][1], datasets[1][2])
+    rows = []
+    # --skipApiVersionCheck only so that the az CLI (its own SDK and API version) can talk to it.
+    with Azurite(work / 'azurite', extra_args=['--skipApiVersionCheck']) as azurite:
+        azurite.service_client().create_container(CONTAINER)
+        for name, path, _size in datasets:
+            fd = os.open(path, os.O_RDONLY)
+            plan = _plan.scan(fd, os.fstat(fd).st_size, data_extents(fd))
+            os.close(fd)
+            methods = [('ours', lambda b: run_ours(azurite, path, b, args.concurrency)),
+                       ('upload_blob', lambda b: run_upload_blob(azurite, path, b, args.concurrency)),
+                       ('bare', lambda b: run_bare(azurite, path, b, args.concurrency, plan.ranges))]
+            if az:
+                methods.append(('az', lambda b: run_az(azurite, path, b, args.concurrency, az)))
+            results = dict((m, []) for m, _f in methods)
+            extra = {}
+            for run in range(args.runs):
+                for method, func in methods:  # interleaved, so that drifts hit every method alike
+                    blob = '%s-%s-%d.vhd' % (name, method, run)
+                    seconds, info = func(blob)
+                    results[method].append(seconds)
+                    extra.setdefault(method, info)
+                    if method == 'ours' and run == 0 and not args.no_verify:
+                        verify(azurite, path, blob)
+                    sdk_client(azurite, blob).delete_blob()
+                    print('  %-6s %-11s run %d: %7.2f s' % (name, method, run + 1, seconds), file=sys.stderr)
+            ours = statistics.median(results['ours'])
+            for method, times in results.items():
+                med = statistics.median(times)
+                rows.append((name, method, med, plan.data_bytes / MIB / med, med / ours, extra[method]))
+    print('\nAzurite %s, %d runs (median), concurrency %d; sparse: %.1f GiB virtual, %d MiB data; '
+          'dense: %.2f GiB; az CLI: %s\n' % ('in memory', args.runs, args.concurrency, args.sparse_gib,
+                                            args.sparse_data_mib, args.dense_gib, az or 'not found (skipped)'))
+    print('| dataset | method | median s | data MiB/s | time / ours | notes |')
+    print('| --- | --- | ---: | ---: | ---: | --- |')
+    for name, method, med, rate, ratio, info in rows:
+        notes = ', '.join('%s=%s' % (k, round(v, 2) if isinstance(v, float) else v) for k, v in info.items())
+        print('| %s | %s | %.2f | %.1f | %.2fx | %s |' % (name, method, med, rate, ratio, notes))
+    by = dict(((n, m), med) for n, m, med, _r, _x, _i in rows)
+    print()
+    print('sparse: upload_blob / ours = %.1fx (target >= 10x)' % (by[('sparse', 'upload_blob')] / by[('sparse', 'ours')]))
+    if ('sparse', 'az') in by:
+        print('sparse: az / ours = %.1fx (target >= 15x)' % (by[('sparse', 'az')] / by[('sparse', 'ours')]))
+    print('dense: ours / bare = %.2f (target <= 1.10)' % (by[('dense', 'ours')] / by[('dense', 'bare')]))
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
