@@ -15,6 +15,8 @@ PYTHON ?= python3
 JOBS ?= 2
 PYTEST_ARGS ?=
 BENCH_ARGS ?= --quick
+# Upper bound for each stage of `make test`, in seconds.
+STAGE_TIMEOUT ?= 1500
 # Extra arguments for ansible-test sanity, e.g. SANITY_ARGS='--test pylint'.
 SANITY_ARGS ?=
 
@@ -39,6 +41,9 @@ RUN_ENV := env PATH="$(VENV)/bin:$$PATH" PYTHONPATH="$(COLLECTIONS)" \
 # Sanity tests for day-to-day work (`make test-fast`); `make sanity` runs them all.
 SANITY_FAST := --test compile --test pep8 --test validate-modules --test yamllint --test ansible-doc
 
+# ansible-test wants en_US.UTF-8 and warns when it falls back to C.UTF-8.
+SANITY_LOCALE := $(shell locale -a 2>/dev/null | grep -qix 'en_US.utf-\?8' && echo en_US.UTF-8 || echo C.UTF-8)
+
 # Sanity tests that need more than PyPI even with scripts/get_pip.py: none so far.
 SANITY_SKIP :=
 
@@ -61,10 +66,11 @@ deps: sysdeps venv node layout
 sysdeps:
 	@missing=(); \
 	command -v qemu-img >/dev/null || missing+=(qemu-utils); \
-	command -v sfdisk >/dev/null || missing+=(fdisk); \
+	command -v sfdisk >/dev/null || [ -x /usr/sbin/sfdisk ] || [ -x /sbin/sfdisk ] || missing+=(fdisk); \
 	command -v node >/dev/null || missing+=(nodejs); \
 	command -v npm >/dev/null || missing+=(npm); \
 	command -v git >/dev/null || missing+=(git); \
+	command -v shellcheck >/dev/null || missing+=(shellcheck); \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv); \
 	if [ $${#missing[@]} -gt 0 ]; then \
 		command -v apt-get >/dev/null || { echo "missing: $${missing[*]} (install them; no apt-get here)" >&2; exit 1; }; \
@@ -96,13 +102,17 @@ layout:
 # ---------------------------------------------------------------------------------------------
 # Tests
 
-# Runs every stage even when one fails, prints the stage times, fails if any stage failed.
-test: deps
+# Runs every stage even when one fails, prints the time of each, fails if any stage failed.
+# Each test stage is killed after STAGE_TIMEOUT seconds so that a hung test cannot eat the CI
+# budget (not deps: apt-get or sudo may need the terminal).
+test:
 	@failed=(); summary=(); \
-	for stage in sanity lint unit integration; do \
+	for stage in deps sanity lint unit integration; do \
 		echo "=== $$stage"; start=$$(date +%s); \
-		if $(MAKE) $$stage; then result=ok; else result=FAILED; failed+=($$stage); fi; \
-		summary+=("$$(printf '%-12s %-7s %4ss' $$stage $$result $$(( $$(date +%s) - start )))"); \
+		limit=(timeout --kill-after=30 $(STAGE_TIMEOUT)); [ "$$stage" != deps ] || limit=(); \
+		if "$${limit[@]}" $(MAKE) $$stage; then result=ok; else result=FAILED; failed+=($$stage); fi; \
+		summary+=("$$(printf '%-12s %-7s %5ss' $$stage $$result $$(( $$(date +%s) - start )))"); \
+		[ "$$stage" != deps ] || [ $${#failed[@]} -eq 0 ] || break; \
 	done; \
 	echo '=== summary'; printf '%s\n' "$${summary[@]}"; \
 	if [ $${#failed[@]} -gt 0 ]; then echo "failed: $${failed[*]}"; exit 1; fi
@@ -123,7 +133,7 @@ sanity-tree: venv
 define run_sanity
 	cd $(SANITY_TREE) && env XDG_CONFIG_HOME="$${XDG_CONFIG_HOME:-$$HOME/.config}" \
 		XDG_CACHE_HOME="$${XDG_CACHE_HOME:-$$HOME/.cache}" HOME="$(SANITY_HOME)" \
-		VMIMAGE_BOOTSTRAP_PYTHON="$(VPY)" LC_ALL=C.UTF-8 \
+		VMIMAGE_BOOTSTRAP_PYTHON="$(VPY)" LC_ALL=$(SANITY_LOCALE) \
 		$(VENV)/bin/ansible-test sanity --local --color no \
 		--python "$$($(VPY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
 		$(foreach t,$(SANITY_SKIP),--skip-test $(t)) $(1) $(SANITY_ARGS)
@@ -135,16 +145,17 @@ sanity: sanity-tree
 sanity-fast: sanity-tree
 	$(call run_sanity,$(SANITY_FAST))
 
+# NO_COLOR unless on a terminal: ansible-lint colours its output even into CI logs.
 lint: venv changelog-lint
-	$(RUN_ENV) $(VENV)/bin/ansible-lint --profile production
+	[ -t 1 ] || export NO_COLOR=1; $(RUN_ENV) $(VENV)/bin/ansible-lint --profile production
 
 changelog-lint: venv
 	$(VENV)/bin/antsibull-changelog lint
 
 # pytest exits 5 when it collects nothing: that is a failure here too, with a clear message.
 define run_pytest
-	$(RUN_ENV) $(VPY) -m pytest $(1) -n $(JOBS) $(PYTEST_ARGS) || { rc=$$?; \
-		[ $$rc -ne 5 ] || echo "no tests collected in $(1): failing" >&2; exit $$rc; }
+	$(RUN_ENV) $(VPY) -m pytest $(1) -n $(JOBS) --junitxml=$(BUILD)/junit/$(notdir $(1)).xml $(PYTEST_ARGS) || { rc=$$?; \
+		[ $$rc -ne 5 ] || echo "pytest ran no tests in $(1) (exit 5): failing" >&2; exit $$rc; }
 endef
 
 unit: venv layout
@@ -155,7 +166,8 @@ integration: deps
 
 bench: deps
 	$(RUN_ENV) $(VPY) benchmarks/bench_vhd.py $(BENCH_ARGS)
-	$(RUN_ENV) scripts/with_azurite.sh $(BUILD)/bench-azurite $(VPY) benchmarks/bench_upload.py $(BENCH_ARGS)
+	@# bench_upload.py starts its own in-memory Azurite.
+	$(RUN_ENV) $(VPY) benchmarks/bench_upload.py $(BENCH_ARGS)
 
 # ---------------------------------------------------------------------------------------------
 # Demo: the VHD steps on a generated disk, uploaded to a local Azurite.

@@ -15,7 +15,7 @@ Datasets: a sparse VHD (default 4 GiB virtual, ~400 MiB of data in scattered ext
   with no scan and no state: the floor for this service;
 * ``az``: ``az storage blob upload --type page`` when the az CLI is found ($AZ_CLI or PATH).
 
-Azurite (started here, in memory, blob service only) runs on this machine, so absolute figures
+Azurite (started here for every dataset and run, in memory, blob service only) runs on this machine, so absolute figures
 mostly measure it and the CPU; the ratios are the point. Usage::
 
     benchmarks/bench_upload.py [--quick] [--runs 3] [--concurrency 8]
@@ -97,19 +97,28 @@ def sdk_client(azurite, blob):
 
 
 def run_ours(azurite, path, blob, concurrency):
+    """What vhd_upload does for a first upload: scan and send at the same time."""
     started = time.perf_counter()
     fd = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
-        plan = _plan.scan(fd, size, data_extents(fd))
-        scanned = time.perf_counter()
+        source = _plan.Scanner(fd, os.fstat(fd).st_size, data_extents(fd))
         client, retry, _auth = _client.build_blob_client(params(azurite, blob, concurrency), concurrency=concurrency)
-        up = _upload.PageBlobUploader(client, fd, plan, concurrency, retry)
+        up = _upload.PageBlobUploader(client, fd, source, concurrency, retry)
         stats = up.run(up.prepare('always'))
     finally:
         os.close(fd)
-    end = time.perf_counter()
-    return end - started, dict(requests=stats['requests'], scan_s=scanned - started, sent=stats['bytes_uploaded'])
+    return time.perf_counter() - started, dict(requests=stats['requests'], sent=stats['bytes_uploaded'])
+
+
+def run_scan(path):
+    """The scan alone (what a rerun pays before deciding that nothing needs to be sent)."""
+    started = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _plan.scan(fd, os.fstat(fd).st_size, data_extents(fd))
+    finally:
+        os.close(fd)
+    return time.perf_counter() - started
 
 
 def run_upload_blob(azurite, path, blob, concurrency):
@@ -145,7 +154,8 @@ def run_az(azurite, path, blob, concurrency, az):
     cmd = [az, 'storage', 'blob', 'upload', '--connection-string', azurite.connection_string,
            '--container-name', CONTAINER, '--name', blob, '--file', str(path), '--type', 'page',
            '--overwrite', '--max-connections', str(concurrency), '--only-show-errors', '--output', 'none']
-    env = dict(os.environ, AZURE_CORE_COLLECT_TELEMETRY='0', AZURE_CORE_ONLY_SHOW_ERRORS='1')
+    env = dict(os.environ, AZURE_CORE_COLLECT_TELEMETRY='0', AZURE_CORE_ONLY_SHOW_ERRORS='1',
+               AZURE_CONFIG_DIR=str(Path(path).parent / 'az-config'))
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     elapsed = time.perf_counter() - started
@@ -169,7 +179,7 @@ def verify(azurite, path, blob):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='small datasets, one run (a smoke test)')
-    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--runs', type=int, help='runs per method (default 3, 1 with --quick)')
     ap.add_argument('--concurrency', type=int, default=8)
     ap.add_argument('--sparse-gib', type=float, default=4.0)
     ap.add_argument('--sparse-data-mib', type=int, default=400)
@@ -178,7 +188,8 @@ def main():
     ap.add_argument('--workdir', help='where the datasets go (default: a temporary directory)')
     args = ap.parse_args()
     if args.quick:
-        args.runs, args.sparse_gib, args.sparse_data_mib, args.dense_gib = 1, 1.0, 100, 0.25
+        args.sparse_gib, args.sparse_data_mib, args.dense_gib = 1.0, 100, 0.25
+    args.runs = args.runs or (1 if args.quick else 3)
     az = find_az()
     work = Path(args.workdir or tempfile.mkdtemp(prefix='bench-upload-'))
     work.mkdir(parents=True, exist_ok=True)
@@ -187,33 +198,39 @@ def main():
     make_sparse(datasets[0][1], datasets[0][2], args.sparse_data_mib * MIB)
     make_dense(datasets[1][1], datasets[1][2])
     rows = []
-    # --skipApiVersionCheck only so that the az CLI (its own SDK and API version) can talk to it.
-    with Azurite(work / 'azurite', extra_args=['--skipApiVersionCheck']) as azurite:
-        azurite.service_client().create_container(CONTAINER)
-        for name, path, _size in datasets:
-            fd = os.open(path, os.O_RDONLY)
-            plan = _plan.scan(fd, os.fstat(fd).st_size, data_extents(fd))
-            os.close(fd)
-            methods = [('ours', lambda b: run_ours(azurite, path, b, args.concurrency)),
-                       ('upload_blob', lambda b: run_upload_blob(azurite, path, b, args.concurrency)),
-                       ('bare', lambda b: run_bare(azurite, path, b, args.concurrency, plan.ranges))]
-            if az:
-                methods.append(('az', lambda b: run_az(azurite, path, b, args.concurrency, az)))
-            results = dict((m, []) for m, _f in methods)
-            extra = {}
-            for run in range(args.runs):
-                for method, func in methods:  # interleaved, so that drifts hit every method alike
+    for name, path, _size in datasets:
+        fd = os.open(path, os.O_RDONLY)
+        plan = _plan.scan(fd, os.fstat(fd).st_size, data_extents(fd))
+        os.close(fd)
+        results, extra = {}, {}
+        for run in range(args.runs):
+            # A fresh Azurite per dataset and run: its in-memory store does not give back the space
+            # of deleted blobs. --skipApiVersionCheck only lets the az CLI (its own API version) in.
+            with Azurite(work / 'azurite', extra_args=['--skipApiVersionCheck']) as azurite:
+                azurite.service_client().create_container(CONTAINER)
+                methods = [('ours', lambda b: run_ours(azurite, path, b, args.concurrency)),
+                           ('upload_blob', lambda b: run_upload_blob(azurite, path, b, args.concurrency)),
+                           ('bare', lambda b: run_bare(azurite, path, b, args.concurrency, plan.ranges))]
+                if az:
+                    methods.append(('az', lambda b: run_az(azurite, path, b, args.concurrency, az)))
+                if run % 2:  # alternate the order, so that drifts hit every method alike
+                    methods.reverse()
+                for method, func in methods:
                     blob = '%s-%s-%d.vhd' % (name, method, run)
                     seconds, info = func(blob)
-                    results[method].append(seconds)
+                    results.setdefault(method, []).append(seconds)
                     extra.setdefault(method, info)
                     if method == 'ours' and run == 0 and not args.no_verify:
                         verify(azurite, path, blob)
                     sdk_client(azurite, blob).delete_blob()
                     print('  %-6s %-11s run %d: %7.2f s' % (name, method, run + 1, seconds), file=sys.stderr)
-            ours = statistics.median(results['ours'])
-            for method, times in results.items():
-                med = statistics.median(times)
+        scans = [run_scan(path) for _ in range(args.runs)]
+        ours = statistics.median(results['ours'])
+        rows.append((name, 'scan only', statistics.median(scans), plan.data_bytes / MIB / statistics.median(scans),
+                     statistics.median(scans) / ours, {'what': 'fingerprint of an unchanged source (rerun)'}))
+        for method in ('ours', 'upload_blob', 'bare', 'az'):
+            if method in results:
+                med = statistics.median(results[method])
                 rows.append((name, method, med, plan.data_bytes / MIB / med, med / ours, extra[method]))
     print('\nAzurite %s, %d runs (median), concurrency %d; sparse: %.1f GiB virtual, %d MiB data; '
           'dense: %.2f GiB; az CLI: %s\n' % ('in memory', args.runs, args.concurrency, args.sparse_gib,

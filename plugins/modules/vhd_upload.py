@@ -22,9 +22,11 @@ description:
     the source fingerprint (C(vmimage_fingerprint)) and size (C(vmimage_size)). A complete blob with
     the same fingerprint is left alone; an interrupted upload of the same source is resumed, sending
     only the pages that are missing; a different source is uploaded afresh into a recreated blob.
-  - The fingerprint is a SHA-256 over the size and the non-zero pages with their offsets, so it
-    depends on the content only. Computing it reads the data once before the upload reads it again;
-    this is needed to decide, before sending anything, whether there is anything to send.
+  - The fingerprint is a SHA-256 tree over the size and the non-zero pages with their offsets, so it
+    depends on the content only. When the blob already holds an upload of this module, the source is
+    scanned before anything is sent (to decide between nothing, resume and replace), then read again
+    by the upload. A first upload scans and sends at the same time, and records the fingerprint as
+    soon as the scan is done; if it is interrupted before that, the next run starts over.
 author:
   - vmimage.azure maintainers
 extends_documentation_fragment:
@@ -94,7 +96,7 @@ options:
     type: float
     default: 0.8
   retry_backoff_max:
-    description: Longest backoff between two retries, in seconds.
+    description: Longest wait between two retries, in seconds; it also caps a C(Retry-After) from the service.
     type: int
     default: 60
   timeout:
@@ -190,7 +192,7 @@ bytes_uploaded:
   type: int
   sample: 1610612736
 bytes_skipped:
-  description: Bytes of the blob this run did not send (holes, zero pages and pages already uploaded).
+  description: Bytes of the blob this run did not send (holes, zero pages and pages already uploaded); in check mode, would not send.
   returned: success
   type: int
   sample: 32749125632
@@ -285,25 +287,24 @@ def main():
         fd = os.open(path, os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
-            plan = _plan.scan(fd, size, _extents.data_extents(fd), content_md5=params['content_md5'])
+            source = _plan.Scanner(fd, size, _extents.data_extents(fd), content_md5=params['content_md5'])
             token = None
             if not any(params.get(k) for k in ('account_key', 'sas_token', 'connection_string')):
                 token = azure.credential
             blob_client, retry, auth = _client.build_blob_client(params, token_credential=token,
                                                                  concurrency=params['concurrency'])
             result['url'] = _client.public_url(blob_client.url)
-            uploader = _upload.PageBlobUploader(blob_client, fd, plan, params['concurrency'], retry, auth)
-            prepared = uploader.prepare(params['overwrite'])
-            action = prepared['action']
-            result.update(action=action, size=plan.size, data_bytes=plan.data_bytes,
-                          fingerprint=plan.fingerprint, bytes_to_upload=prepared['bytes_to_upload'],
-                          changed=action != 'none', diff=prepared['diff'])
+            uploader = _upload.PageBlobUploader(blob_client, fd, source, params['concurrency'], retry, auth)
+            prepared = uploader.prepare(params['overwrite'], scan=azure.check_mode)
+            result.update(action=prepared['action'], changed=prepared['action'] != 'none')
             if azure.check_mode:
                 result.update(bytes_uploaded=0, requests=0, retries=0, seconds=0.0, mib_per_second=0.0)
             else:
                 result.update(uploader.run(prepared, create_container=params['create_container']))
-                result['resumed'] = action == 'resume'
-            result['bytes_skipped'] = plan.size - result['bytes_uploaded']
+                result['resumed'] = prepared['action'] == 'resume'
+            result.update(uploader.summary(prepared))
+            sent = result['bytes_to_upload'] if azure.check_mode else result['bytes_uploaded']
+            result['bytes_skipped'] = size - sent
         finally:
             os.close(fd)
     except (_upload.UploadError, _state.UploadConflict, _client.ClientOptionsError, VhdError) as exc:

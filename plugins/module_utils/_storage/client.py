@@ -61,6 +61,11 @@ class CountingRetryPolicy(RetryPolicy):
         response.http_response.location_mode = LocationMode.PRIMARY
         return response
 
+    def get_retry_after(self, response):
+        """Honour Retry-After, but never wait longer than ``retry_backoff_max``."""
+        after = super(CountingRetryPolicy, self).get_retry_after(response)
+        return None if after is None else min(after, self.backoff_max)
+
     def increment(self, settings, response=None, error=None):
         more = super(CountingRetryPolicy, self).increment(settings, response=response, error=error)
         if more:

@@ -9,19 +9,20 @@
 
 Pure Python (no third-party imports), unit-tested without Azure.
 
-Fingerprint (``vmimage-fp-v1``), a content identity that does not depend on how the file system
-stores the file (a copy whose holes were filled with zeros has the same fingerprint)::
+Fingerprint (``vmimage-fp-v2``), a content identity that does not depend on how the file system
+stores the file (a copy whose holes were filled with zeros has the same fingerprint). The disk is
+cut into 4 MiB blocks (block k = bytes [k * 4 MiB, min((k + 1) * 4 MiB, size))); for every block
+holding at least one non-zero 512-byte page::
 
-    h = sha256(b"vmimage-fp-v1\\0" + size as 8-byte big-endian)
-    for each maximal run [start, end) of non-zero 512-byte pages, in ascending order:
-        h.update(the run's bytes)
-        h.update(start and end - start, each as 8-byte big-endian)
-    fingerprint = "sha256:" + h.hexdigest()
+    leaf(k) = sha256(for each maximal run of non-zero pages inside block k, in order:
+                     the run's bytes, then its offset and length as 8-byte big-endian)
+    fingerprint = "sha256:" + sha256(b"vmimage-fp-v2\0" + size as 8-byte big-endian
+                                     + for each such block, in order: k as 8-byte big-endian + leaf(k))
 
-The scan that computes it reads the data extents once and, as a by-product, yields the upload
-plan (the same runs cut into pieces of at most 4 MiB). The upload then reads only those pieces
-again, so a sparse image costs two reads of its data, a dense one two reads of the file; the
-first pass is needed because the idempotence decision must be made before anything is sent.
+Blocks are hashed in parallel (hashlib releases the GIL), so the scan runs on every core. The scan
+reads the data extents once and, as a by-product, yields the upload plan (the non-zero runs cut
+into pieces of at most 4 MiB). The upload reads only those pieces again: two reads of the data,
+because the idempotence decision must be made before anything is sent.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 
 PAGE = 512
 MAX_PUT = 4 * 1024 * 1024  # Azure's limit for one Put Page request
 FP_PREFIX = 'sha256:'
-_FP_MAGIC = b'vmimage-fp-v1\0'
+_FP_MAGIC = b'vmimage-fp-v2\0'
+BLOCK = MAX_PUT  # fingerprint leaf size
 _BLOCK = 64 * 1024
 _ZERO_PAGE = bytes(PAGE)
 _ZERO_BLOCK = bytes(_BLOCK)
@@ -102,6 +106,24 @@ def split_ranges(runs, max_len=MAX_PUT):
             off += step
 
 
+def merge_split(runs, max_len=MAX_PUT):
+    """Like ``split_ranges`` over ``runs`` (ascending) whose adjacent members are first merged,
+    but streaming: pieces come out as soon as they are known."""
+    start = end = None
+    for off, length in runs:
+        if start is not None and off == end:
+            end += length
+        else:
+            if start is not None:
+                yield from split_ranges([(start, end - start)], max_len)
+            start, end = off, off + length
+        while end - start >= max_len:  # a full piece never changes: hand it out now
+            yield start, max_len
+            start += max_len
+    if start is not None and end > start:
+        yield from split_ranges([(start, end - start)], max_len)
+
+
 def subtract_ranges(ranges, present):
     """Parts of ``ranges`` (``(offset, length)``) not covered by ``present`` (``(start, end)``
     inclusive-exclusive pairs, e.g. page ranges already on the blob). Both sorted or not."""
@@ -144,55 +166,141 @@ class Plan:
         self.md5 = md5
 
 
-def scan(fd, size, extents, content_md5=False, chunk=MAX_PUT):
-    """Read the data ``extents`` of ``fd`` once; return a :class:`Plan`.
+class _RunHasher:
+    """Feeds page-aligned pieces of one block in ascending order; hashes and records the non-zero runs."""
 
-    ``content_md5`` also hashes the whole file, holes included, with MD5 (for the blob's
-    Content-MD5): it costs an MD5 pass over the full virtual size.
-    """
-    if size % PAGE or chunk % PAGE:
-        raise ValueError('size and chunk must be multiples of %d' % PAGE)
-    extents = align_extents(extents, size)
-    fp = hashlib.sha256(_FP_MAGIC + struct.pack('>Q', size))
-    md5 = hashlib.md5() if content_md5 else None
-    runs = []
-    cur = None  # [start, end] of the open run
-    pos = 0
+    def __init__(self):
+        self.hash = None
+        self.runs = []
+        self._open = None  # [start, end] of the run being hashed
 
-    def close():
-        fp.update(struct.pack('>QQ', cur[0], cur[1] - cur[0]))
-        runs.append((cur[0], cur[1] - cur[0]))
+    def _close(self):
+        start, end = self._open
+        self.hash.update(struct.pack('>QQ', start, end - start))
+        self.runs.append((start, end - start))
+        self._open = None
 
-    def zeros(n):
-        while n > 0:
-            step = min(n, len(_ZERO_CHUNK))
-            md5.update(_ZERO_CHUNK[:step])
-            n -= step
+    def feed(self, offset, buf):
+        for s, e in nonzero_runs(buf):
+            if self._open is not None and self._open[1] == offset + s:
+                self._open[1] = offset + e
+            else:
+                if self._open is not None:
+                    self._close()
+                if self.hash is None:
+                    self.hash = hashlib.sha256()
+                self._open = [offset + s, offset + e]
+            self.hash.update(buf[s:e])
 
-    for ext_off, ext_len in extents:
-        if md5 is not None:
-            zeros(ext_off - pos)
-        off, end = ext_off, ext_off + ext_len
+    def finish(self):
+        if self._open is not None:
+            self._close()
+        return self.hash.digest() if self.hash is not None else None
+
+
+def _blocks(extents, block):
+    """Page-aligned extents grouped by fingerprint block: yields ``(k, [(offset, length), ...])``."""
+    current = None
+    for off, length in extents:
+        end = off + length
         while off < end:
-            n = min(chunk - off % chunk, end - off)
-            buf = os.pread(fd, n, off)
-            if len(buf) != n:
-                raise IOError('short read at offset %d: the source changed while reading' % off)
-            if md5 is not None:
-                md5.update(buf)
-            for s, e in nonzero_runs(buf):
-                if cur is not None and cur[1] == off + s:
-                    cur[1] = off + e
+            k = off // block
+            step = min(end, (k + 1) * block) - off
+            if current is not None and current[0] == k:
+                current[1].append((off, step))
+            else:
+                if current is not None:
+                    yield current
+                current = (k, [(off, step)])
+            off += step
+    if current is not None:
+        yield current
+
+
+def _read(fd, length, offset):
+    buf = os.pread(fd, length, offset)
+    if len(buf) != length:
+        raise IOError('short read at offset %d: the source changed while reading' % offset)
+    return buf
+
+
+def _scan_block(fd, segments):
+    hasher = _RunHasher()
+    for off, length in segments:
+        hasher.feed(off, _read(fd, length, off))
+    return hasher.finish(), hasher.runs
+
+
+def _ordered(items, func, workers):
+    """``(key, func(value))`` for ``(key, value)`` items, in order, at most ``2 * workers`` pending."""
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending = deque()
+        for key, value in items:
+            if len(pending) >= 2 * workers:
+                k, future = pending.popleft()
+                yield k, future.result()
+            pending.append((key, pool.submit(func, value)))
+        while pending:
+            k, future = pending.popleft()
+            yield k, future.result()
+
+
+def file_md5(fd, size, chunk=MAX_PUT):
+    """MD5 of the whole file, holes included (a pass over every byte)."""
+    md5 = hashlib.md5()
+    for off in range(0, size, chunk):
+        md5.update(_read(fd, min(chunk, size - off), off))
+    return md5.digest()
+
+
+class Scanner:
+    """The scan, step by step: ``blocks()`` yields ``(k, runs)`` for every block with data while it
+    folds them into the fingerprint; afterwards ``plan()`` returns the :class:`Plan`. The upload
+    can consume ``blocks()`` directly, so that scanning and sending overlap."""
+
+    def __init__(self, fd, size, extents, content_md5=False, workers=None, block=BLOCK):
+        if size % PAGE or block % PAGE:
+            raise ValueError('size and block must be multiples of %d' % PAGE)
+        self.fd, self.size, self.block = fd, size, block
+        self.extents = align_extents(extents, size)
+        self.content_md5 = content_md5
+        self.workers = workers or min(4, os.cpu_count() or 1)
+        self._fp = hashlib.sha256(_FP_MAGIC + struct.pack('>Q', size))
+        self._runs = []
+        self._plan = None
+
+    def blocks(self):
+        blocks = _blocks(self.extents, self.block)
+        for k, (leaf, block_runs) in _ordered(blocks, lambda segments: _scan_block(self.fd, segments), self.workers):
+            if leaf is None:
+                continue
+            self._fp.update(struct.pack('>Q', k) + leaf)
+            runs = self._runs
+            for off, length in block_runs:
+                if runs and runs[-1][0] + runs[-1][1] == off:  # a run that crosses a block boundary
+                    runs[-1] = (runs[-1][0], runs[-1][1] + length)
                 else:
-                    if cur is not None:
-                        close()
-                    cur = [off + s, off + e]
-                fp.update(buf[s:e])
-            off += n
-        pos = end
-    if cur is not None:
-        close()
-    if md5 is not None:
-        zeros(size - pos)
-    return Plan(size, FP_PREFIX + fp.hexdigest(), runs, total(extents),
-                md5.digest() if md5 is not None else None)
+                    runs.append((off, length))
+            yield k, block_runs
+        self._plan = Plan(self.size, FP_PREFIX + self._fp.hexdigest(), self._runs, total(self.extents),
+                          file_md5(self.fd, self.size) if self.content_md5 else None)
+
+    @property
+    def done(self):
+        return self._plan is not None
+
+    def plan(self):
+        """The :class:`Plan` (scanning whatever ``blocks()`` has not been asked for yet)."""
+        if self._plan is None:
+            for _block in self.blocks():
+                pass
+        return self._plan
+
+
+def scan(fd, size, extents, content_md5=False, workers=None, block=BLOCK):
+    """Read the data ``extents`` of ``fd`` once (``workers`` threads); return a :class:`Plan`.
+
+    ``content_md5`` also computes the MD5 of the whole file, holes included, for the blob's
+    Content-MD5: an extra sequential pass over the full virtual size.
+    """
+    return Scanner(fd, size, extents, content_md5, workers, block).plan()

@@ -11,7 +11,9 @@ Metadata written by the upload (all values are strings):
 
 * ``vmimage_state``: ``uploading`` from the moment the blob is created until the last page and
   the final metadata are written, then ``complete``;
-* ``vmimage_fingerprint``: the source fingerprint (see ``plan.py``);
+* ``vmimage_fingerprint``: the source fingerprint (see ``plan.py``); empty while a first upload
+  is still scanning its source (scan and upload overlap), which makes an interruption in that
+  window restart from scratch instead of resuming;
 * ``vmimage_size``: the blob size in bytes.
 """
 
@@ -50,15 +52,24 @@ def remote_state(blob_type, size, meta):
 
 def decide(remote, fingerprint, size, overwrite='different'):
     """Return the action for an upload of a source (``fingerprint``, ``size``) given the
-    ``remote_state`` (or None when the blob does not exist). Raises :class:`UploadConflict`."""
+    ``remote_state`` (or None when the blob does not exist). Raises :class:`UploadConflict`.
+
+    ``fingerprint`` None means "not computed yet": the answer is then None when it depends on the
+    fingerprint (the blob holds an upload of ours of the same size), so that the caller scans the
+    source only when it must before sending.
+    """
     if overwrite not in OVERWRITE_CHOICES:
         raise ValueError('overwrite must be one of %s' % ', '.join(OVERWRITE_CHOICES))
     if remote is None:
         return 'create'
-    same = (remote['blob_type'] == 'PageBlob' and remote['size'] == size
-            and remote['fingerprint'] == fingerprint)
     if overwrite == 'always':
         return 'replace'
+    if remote['state'] == UPLOADING and not remote['fingerprint']:
+        return 'replace'  # interrupted before its fingerprint was recorded: nothing worth keeping
+    candidate = remote['blob_type'] == 'PageBlob' and remote['size'] == size and remote['fingerprint']
+    if candidate and fingerprint is None:
+        return None
+    same = candidate and remote['fingerprint'] == fingerprint
     if same and remote['state'] == COMPLETE:
         return 'none'
     if same and remote['state'] == UPLOADING:

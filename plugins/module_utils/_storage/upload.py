@@ -7,8 +7,15 @@
 # the collection.
 """Sparse, parallel, resumable page-blob upload of a validated fixed VHD.
 
-``PageBlobUploader(client, fd, plan)`` takes a ``BlobClient`` and a ``plan.Plan``;
-``prepare(overwrite)`` answers what would be done (read-only), ``run(prepared)`` does it.
+``PageBlobUploader(client, fd, source)`` takes a ``BlobClient`` and a ``plan.Scanner``;
+``prepare(overwrite)`` answers what would be done (read-only), ``run(prepared)`` does it,
+``summary(prepared)`` describes it (action, sizes, fingerprint, diff).
+
+The source is scanned (fingerprint) before anything is sent only when the decision needs it: when
+the blob holds an upload of ours of the same size (is it complete? the same source?), and in check
+mode. A first upload (no blob, a foreign blob, overwrite=always) scans and sends at the same time:
+the blob is created with an empty fingerprint, which is recorded as soon as the scan is done; an
+interruption before that point makes the next run start over, after it the next run resumes.
 Only non-zero pages are sent, in 512-aligned Put Page requests of at most 4 MiB, each with
 Content-MD5, ``concurrency`` at a time; at most ``2 * concurrency`` requests are queued and each
 reads its own bytes, so memory stays below ``concurrency * 4 MiB`` of page data.
@@ -17,6 +24,7 @@ reads its own bytes, so memory stays below ``concurrency * 4 MiB`` of page data.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -64,40 +72,60 @@ def present_ranges(client):
 
 
 class PageBlobUploader:
-    def __init__(self, client, fd, plan, concurrency=8, retry=None, auth='key'):
+    """Upload a fixed VHD described by a ``plan.Scanner`` to the page blob of ``client``."""
+
+    def __init__(self, client, fd, source, concurrency=8, retry=None, auth='key'):
         if concurrency < 1:
             raise ValueError('concurrency must be at least 1')
         self.client = client
         self.fd = fd
-        self.plan = plan
+        self.source = source
         self.concurrency = concurrency
         self.retry = retry
         self.auth = auth
         self._requests = 0
         self._sent = 0
+        self._fingerprint_recorded = False
         self._lock = threading.Lock()
 
-    def prepare(self, overwrite='different'):
-        """Read-only: ``dict(action, remote, ranges, bytes_to_upload, diff)``. Raises
-        ``state.UploadConflict`` when ``overwrite`` forbids the upload."""
-        plan = self.plan
+    @property
+    def plan(self):
+        """The scan result (scans the source now if that has not happened yet)."""
+        return self.source.plan()
+
+    def prepare(self, overwrite='different', scan=False):
+        """Read-only: ``dict(action, remote, ranges, stream)``. The source is scanned first only
+        when the decision depends on its fingerprint, or when ``scan`` (check mode: report what
+        would be sent); otherwise ``stream`` is true and ``run`` scans while it sends.
+        Raises ``state.UploadConflict`` when ``overwrite`` forbids the upload."""
+        size = self.source.size
         remote = read_remote(self.client)
-        action = _state.decide(remote, plan.fingerprint, plan.size, overwrite)
+        action = _state.decide(remote, None, size, overwrite)
+        if action is None or scan:
+            action = _state.decide(remote, self.plan.fingerprint, size, overwrite)
+        stream = action in ('create', 'replace') and not self.source.done
+        ranges = None
         if action == 'none':
             ranges = []
         elif action == 'resume':
-            ranges = _plan.subtract_ranges(plan.ranges, present_ranges(self.client))
+            ranges = _plan.subtract_ranges(self.plan.ranges, present_ranges(self.client))
             ranges = list(_plan.split_ranges(ranges))
-        else:
-            ranges = plan.ranges
-        return dict(action=action, remote=remote, ranges=ranges,
-                    bytes_to_upload=_plan.total(ranges),
-                    diff=_state.diff(remote, plan.fingerprint, plan.size, action))
+        elif not stream:
+            ranges = self.plan.ranges
+        return dict(action=action, remote=remote, ranges=ranges, stream=stream)
 
-    def _create(self, create_container):
-        meta = _state.metadata(_state.UPLOADING, self.plan.fingerprint, self.plan.size)
+    def summary(self, prepared):
+        """What the upload is (or would be) about: needs the scan to be done."""
+        plan = self.plan
+        ranges = plan.ranges if prepared['ranges'] is None else prepared['ranges']
+        return dict(action=prepared['action'], size=plan.size, data_bytes=plan.data_bytes,
+                    fingerprint=plan.fingerprint, bytes_to_upload=_plan.total(ranges),
+                    diff=_state.diff(prepared['remote'], plan.fingerprint, plan.size, prepared['action']))
+
+    def _create(self, create_container, fingerprint):
+        meta = _state.metadata(_state.UPLOADING, fingerprint, self.source.size)
         try:
-            self.client.create_page_blob(self.plan.size, metadata=meta)
+            self.client.create_page_blob(self.source.size, metadata=meta)
         except ResourceNotFoundError as exc:
             if _error_code(exc) != 'ContainerNotFound':
                 raise
@@ -108,7 +136,39 @@ class PageBlobUploader:
                 self.client._get_container_client().create_container()  # pylint: disable=protected-access
             except ResourceExistsError:
                 pass
-            self.client.create_page_blob(self.plan.size, metadata=meta)
+            self.client.create_page_blob(self.source.size, metadata=meta)
+        self._fingerprint_recorded = bool(fingerprint)
+
+    def _streamed_ranges(self):
+        """Ranges as the scan finds them. The scan runs in its own thread, ahead of the upload
+        (only ``(offset, length)`` pairs wait in the queue, no data), and records the fingerprint
+        as soon as it is done: from then on an interrupted upload can be resumed."""
+        found = queue.Queue()
+        done = object()
+
+        def scan():
+            try:
+                for piece in _plan.merge_split(run for _k, runs in self.source.blocks() for run in runs):
+                    found.put(piece)
+                plan = self.plan
+                self.client.set_blob_metadata(_state.metadata(_state.UPLOADING, plan.fingerprint, plan.size))
+                self._fingerprint_recorded = True
+                found.put(done)
+            except BaseException as exc:  # handed to the sending thread
+                found.put(exc)
+
+        scanner = threading.Thread(target=scan, name='vmimage-scan', daemon=True)
+        scanner.start()
+        try:
+            while True:
+                item = found.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            scanner.join()  # even after a failed request: the fingerprint makes the blob resumable
 
     def _put(self, offset, length):
         data = os.pread(self.fd, length, offset)
@@ -155,23 +215,32 @@ class PageBlobUploader:
         if action in ('create', 'replace'):
             # Creating the blob again discards every page of an earlier upload: never mix sources.
             try:
-                self._create(create_container)
+                self._create(create_container, '' if prepared['stream'] else self.plan.fingerprint)
             except UploadError:
                 raise
             except Exception as exc:
                 raise UploadError('Cannot create the page blob: %s' % _client.explain(exc, self.auth)) from exc
+        else:
+            self._fingerprint_recorded = True
+        ranges = self._streamed_ranges() if prepared['stream'] else prepared['ranges']
         try:
-            self._send(prepared['ranges'])
-            if self.plan.md5 is not None:
-                self.client.set_http_headers(ContentSettings(content_md5=bytearray(self.plan.md5)))
-            self.client.set_blob_metadata(
-                _state.metadata(_state.COMPLETE, self.plan.fingerprint, self.plan.size))
+            self._send(ranges)
+            plan = self.plan
+            if plan.md5 is not None:
+                self.client.set_http_headers(ContentSettings(content_md5=bytearray(plan.md5)))
+            self.client.set_blob_metadata(_state.metadata(_state.COMPLETE, plan.fingerprint, plan.size))
         except Exception as exc:
+            if prepared['stream']:
+                ranges.close()  # waits for the scan, which records the fingerprint if it still can
             stats = self.stats(started)
             cause = exc.args[0] if isinstance(exc, UploadError) else _client.explain(exc, self.auth)
+            if self._fingerprint_recorded:
+                advice = 'run the task again with the same source to resume it'
+            else:
+                advice = ('it stopped before the source fingerprint was recorded, so running the task '
+                          'again uploads it from the start')
             raise UploadError(
-                'Upload interrupted after %d of %d bytes: %s The blob is left in state %r; run the '
-                'task again with the same source to resume it.' % (
-                    stats['bytes_uploaded'], prepared['bytes_to_upload'], cause.rstrip('.') + '.',
-                    _state.UPLOADING), resumable=True, stats=stats) from exc
+                'Upload interrupted after %d bytes: %s The blob is left in state %r; %s.' % (
+                    stats['bytes_uploaded'], cause.rstrip('.') + '.', _state.UPLOADING, advice),
+                resumable=self._fingerprint_recorded, stats=stats) from exc
         return self.stats(started)

@@ -73,6 +73,24 @@ def test_split_ranges_cap_and_alignment(length):
     assert len(pieces) == -(-length // plan.MAX_PUT)
 
 
+@pytest.mark.parametrize('seed', range(10))
+def test_merge_split_equals_split_of_merged_runs(seed):
+    rng = random.Random(seed)
+    runs, pos = [], 0
+    for _ in range(200):
+        pos += rng.choice([0, 0, PAGE * rng.randrange(1, 50)])  # often adjacent
+        n = PAGE * rng.randrange(1, 20000)
+        runs.append((pos, n))
+        pos += n
+    merged = []
+    for off, n in runs:
+        if merged and merged[-1][0] + merged[-1][1] == off:
+            merged[-1] = (merged[-1][0], merged[-1][1] + n)
+        else:
+            merged.append((off, n))
+    assert list(plan.merge_split(runs)) == list(plan.split_ranges(merged))
+
+
 @pytest.mark.parametrize('seed', range(20))
 def test_subtract_ranges_matches_page_sets(seed):
     rng = random.Random(seed)
@@ -154,8 +172,8 @@ def test_fingerprint_depends_on_content_only(image, tmp_path):
     dense_copy = tmp_path / 'dense'
     dense_copy.write_bytes(image.read_bytes())  # holes become written zeros
     dense = scan_path(str(dense_copy))
-    small_chunks = scan_path(str(image), chunk=64 * 1024)
-    assert sparse.fingerprint == dense.fingerprint == small_chunks.fingerprint
+    split_extents = scan_path(str(image), extents=[(o, 4096) for o in range(0, 32 * MIB, 4096)])
+    assert sparse.fingerprint == dense.fingerprint == split_extents.fingerprint
     assert sparse.fingerprint.startswith('sha256:') and len(sparse.fingerprint) == 7 + 64
 
 
@@ -174,15 +192,28 @@ def test_fingerprint_changes_with_one_byte_offset_or_size(image, tmp_path):
 
 
 def test_fingerprint_definition(tmp_path):
-    """The documented formula, computed independently."""
+    """The documented formula, computed independently (runs inside 4 MiB blocks, leaves, root)."""
     import struct
-    path = write_image(tmp_path / 'def', 4 * MIB, {PAGE: b'\1' * (2 * PAGE), 3 * MIB: b'\2' * 10})
+    path = write_image(tmp_path / 'def', 12 * MIB, {PAGE: b'\1' * (2 * PAGE), 4 * MIB - PAGE: b'\2' * (2 * PAGE),
+                                                    9 * MIB: b'\3' * 10})
     data = path.read_bytes()
-    h = hashlib.sha256(b'vmimage-fp-v1\0' + struct.pack('>Q', len(data)))
-    for start, length in [(PAGE, 2 * PAGE), (3 * MIB, PAGE)]:
-        h.update(data[start:start + length])
-        h.update(struct.pack('>QQ', start, length))
-    assert scan_path(str(path)).fingerprint == 'sha256:' + h.hexdigest()
+    root = hashlib.sha256(b'vmimage-fp-v2\0' + struct.pack('>Q', len(data)))
+    blocks = {0: [(PAGE, 2 * PAGE), (4 * MIB - PAGE, PAGE)], 1: [(4 * MIB, PAGE)], 2: [(9 * MIB, PAGE)]}
+    for k, runs in sorted(blocks.items()):
+        leaf = hashlib.sha256()
+        for start, length in runs:
+            leaf.update(data[start:start + length] + struct.pack('>QQ', start, length))
+        root.update(struct.pack('>Q', k) + leaf.digest())
+    p = scan_path(str(path))
+    assert p.fingerprint == 'sha256:' + root.hexdigest()
+    assert p.runs == [(PAGE, 2 * PAGE), (4 * MIB - PAGE, 2 * PAGE), (9 * MIB, PAGE)]  # merged across blocks
+
+
+@pytest.mark.parametrize('workers', [1, 2, 5])
+def test_scan_is_the_same_with_any_number_of_workers(image, workers):
+    one = scan_path(str(image), extents=sparse_extents(str(image)), workers=1)
+    other = scan_path(str(image), extents=sparse_extents(str(image)), workers=workers)
+    assert (one.fingerprint, one.runs, one.ranges) == (other.fingerprint, other.runs, other.ranges)
 
 
 def test_content_md5_covers_holes(image):

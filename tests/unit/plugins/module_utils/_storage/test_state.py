@@ -68,3 +68,16 @@ def test_diff_before_after():
 def test_bad_overwrite():
     with pytest.raises(ValueError):
         state.decide(None, FP, SIZE, 'sometimes')
+
+
+@pytest.mark.parametrize('existing, overwrite, action', [
+    (None, 'different', 'create'),
+    (remote(), 'always', 'replace'),
+    (remote(st=None), 'different', 'replace'),
+    (remote(size=SIZE * 2), 'different', 'replace'),
+    (remote('uploading', fp=''), 'never', 'replace'),
+    (remote(), 'different', None),
+    (remote('uploading'), 'never', None),
+])
+def test_decide_before_the_fingerprint_is_known(existing, overwrite, action):
+    assert state.decide(existing, None, SIZE, overwrite) == action

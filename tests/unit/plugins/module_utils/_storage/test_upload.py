@@ -25,7 +25,8 @@ class PageStore:
     """Just enough of a page BlobClient: pages, metadata, page ranges; tracks parallelism."""
     container_name = 'vhds'
 
-    def __init__(self, fail_at=None):
+    def __init__(self, fail_at=None, fail_metadata=False):
+        self.fail_metadata = fail_metadata
         self.pages = {}
         self.metadata = None
         self.size = None
@@ -36,6 +37,7 @@ class PageStore:
 
     def create_page_blob(self, size, metadata=None):
         self.size, self.metadata, self.pages = size, dict(metadata), {}
+        self.history = [dict(metadata)]
 
     def upload_page(self, page, offset, length, validate_content=False):
         assert validate_content and len(page) == length and offset % 512 == 0 and 0 < length <= 4 * MIB
@@ -52,7 +54,10 @@ class PageStore:
                 self.pages[offset + i] = page[i:i + 512]
 
     def set_blob_metadata(self, metadata):
+        if self.fail_metadata:
+            raise RuntimeError('metadata write failed')
         self.metadata = dict(metadata)
+        self.history.append(dict(metadata))
 
     def image(self):
         out = bytearray(self.size)
@@ -71,16 +76,21 @@ def source(tmp_path):
             f.seek(i * 3 * MIB + rng.randrange(0, MIB, 512))
             f.write(rng.randbytes(rng.choice([512, 3000, MIB, 5 * MIB])))
     fd = os.open(path, os.O_RDONLY)
-    yield path, fd, _plan.scan(fd, os.fstat(fd).st_size, [(0, os.fstat(fd).st_size)])
+    yield path, fd, _plan.Scanner(fd, os.fstat(fd).st_size, [(0, os.fstat(fd).st_size)])
     os.close(fd)
+
+
+def prepared(action, ranges=None, stream=False):
+    return dict(action=action, ranges=ranges, stream=stream, remote=None)
 
 
 @pytest.mark.parametrize('concurrency', [1, 3, 8])
 def test_sends_every_nonzero_page_with_bounded_parallelism(source, concurrency):
-    path, fd, plan = source
+    path, fd, scanner = source
+    plan = scanner.plan()
     store = PageStore()
-    up = upload.PageBlobUploader(store, fd, plan, concurrency=concurrency)
-    stats = up.run(dict(action='create', ranges=plan.ranges, bytes_to_upload=plan.data_bytes))
+    up = upload.PageBlobUploader(store, fd, scanner, concurrency=concurrency)
+    stats = up.run(prepared('create', plan.ranges))
     assert store.image() == path.read_bytes()
     assert 1 <= store.max_active <= concurrency
     assert stats['bytes_uploaded'] == plan.data_bytes and stats['requests'] == len(plan.ranges)
@@ -88,36 +98,68 @@ def test_sends_every_nonzero_page_with_bounded_parallelism(source, concurrency):
 
 
 def test_failure_leaves_uploading_and_says_how_to_resume(source):
-    _path, fd, plan = source
+    _path, fd, scanner = source
+    plan = scanner.plan()
     store = PageStore(fail_at=3)
-    up = upload.PageBlobUploader(store, fd, plan, concurrency=2)
+    up = upload.PageBlobUploader(store, fd, scanner, concurrency=2)
     with pytest.raises(upload.UploadError) as err:
-        up.run(dict(action='create', ranges=plan.ranges, bytes_to_upload=plan.data_bytes))
+        up.run(prepared('create', plan.ranges))
     assert err.value.resumable and 'run the task again' in str(err.value)
     assert store.metadata['vmimage_state'] == 'uploading'
     assert len(store.calls) < len(plan.ranges)  # stopped early, did not send everything
 
 
 def test_resume_sends_only_missing_pages(source):
-    path, fd, plan = source
+    path, fd, scanner = source
+    plan = scanner.plan()
     store = PageStore(fail_at=4)
     with pytest.raises(upload.UploadError):
-        upload.PageBlobUploader(store, fd, plan, concurrency=1).run(
-            dict(action='create', ranges=plan.ranges, bytes_to_upload=plan.data_bytes))
+        upload.PageBlobUploader(store, fd, scanner, concurrency=1).run(prepared('create', plan.ranges))
     present = sorted({(o, o + 512) for o in store.pages})
     missing = list(_plan.split_ranges(_plan.subtract_ranges(plan.ranges, present)))
     store.fail_at = None
-    stats = upload.PageBlobUploader(store, fd, plan, concurrency=4).run(
-        dict(action='resume', ranges=missing, bytes_to_upload=_plan.total(missing)))
+    stats = upload.PageBlobUploader(store, fd, scanner, concurrency=4).run(prepared('resume', missing))
     assert store.image() == path.read_bytes()
     assert 0 < stats['bytes_uploaded'] < plan.data_bytes
     assert stats['bytes_uploaded'] == plan.data_bytes - 512 * len(present)
 
 
 def test_rejects_bad_ranges(source):
-    _path, fd, plan = source
-    up = upload.PageBlobUploader(PageStore(), fd, plan)
+    _path, fd, scanner = source
+    up = upload.PageBlobUploader(PageStore(), fd, scanner)
     with pytest.raises(upload.UploadError):
-        up.run(dict(action='resume', ranges=[(100, 512)], bytes_to_upload=512))
+        up.run(prepared('resume', [(100, 512)]))
     with pytest.raises(ValueError):
-        upload.PageBlobUploader(PageStore(), fd, plan, concurrency=0)
+        upload.PageBlobUploader(PageStore(), fd, scanner, concurrency=0)
+
+
+def test_streaming_upload_records_the_fingerprint_when_the_scan_is_done(source):
+    path, fd, scanner = source
+    store = PageStore()
+    up = upload.PageBlobUploader(store, fd, scanner, concurrency=3)
+    assert not scanner.done
+    stats = up.run(prepared('create', stream=True))
+    plan = scanner.plan()
+    assert store.image() == path.read_bytes() and stats['bytes_uploaded'] == plan.data_bytes
+    states = [(m['vmimage_state'], m['vmimage_fingerprint']) for m in store.history]
+    assert states == [('uploading', ''), ('uploading', plan.fingerprint), ('complete', plan.fingerprint)]
+    assert up.summary(prepared('create', stream=True))['bytes_to_upload'] == plan.data_bytes
+
+
+def test_streaming_failure_still_records_the_fingerprint(source):
+    _path, fd, scanner = source
+    store = PageStore(fail_at=1)
+    with pytest.raises(upload.UploadError) as err:
+        upload.PageBlobUploader(store, fd, scanner, concurrency=1).run(prepared('create', stream=True))
+    assert err.value.resumable and 'resume' in str(err.value)
+    assert store.metadata == {'vmimage_state': 'uploading', 'vmimage_fingerprint': scanner.plan().fingerprint,
+                              'vmimage_size': str(scanner.size)}
+
+
+def test_streaming_failure_before_the_fingerprint_says_it_starts_over(source):
+    _path, fd, scanner = source
+    store = PageStore(fail_at=1, fail_metadata=True)
+    with pytest.raises(upload.UploadError) as err:
+        upload.PageBlobUploader(store, fd, scanner, concurrency=1).run(prepared('create', stream=True))
+    assert not err.value.resumable and 'from the start' in str(err.value)
+    assert store.metadata['vmimage_fingerprint'] == ''
