@@ -65,7 +65,7 @@ class DynamicHeader:
         f = _LAYOUT.unpack(buf)
         locators = []
         for i in range(8):
-            code, space, length, _, offset = _LOCATOR.unpack_from(f[11], i * _LOCATOR.size)
+            code, space, length, _reserved, offset = _LOCATOR.unpack_from(f[11], i * _LOCATOR.size)
             if code != bytes(4):
                 locators.append(ParentLocator(code.decode('latin-1'), space, length, offset))
         name = f[10].decode('utf-16-be', 'replace').split('\0', 1)[0]

@@ -202,7 +202,7 @@ def nonzero_chunks(fd, extents, page=PAGE, max_len=MAX_RANGE, read_size=MAX_RANG
             off, buf, a, b = group[0]
             yield off, memoryview(buf)[a:b]
         else:
-            yield group[0][0], memoryview(b''.join(buf[a:b] for _, buf, a, b in group))
+            yield group[0][0], memoryview(b''.join(buf[a:b] for _off, buf, a, b in group))
 
 
 @dataclasses.dataclass
@@ -216,6 +216,6 @@ class ExtentMap:
     @classmethod
     def scan(cls, fd, start=0, end=None, scan_data=True, page=PAGE):
         extents = data_extents(fd, start, end)
-        allocated = sum(length for _, length in extents)
-        data = sum(length for _, length in nonzero_ranges(fd, extents, page)) if scan_data else None
+        allocated = sum(length for _off, length in extents)
+        data = sum(length for _off, length in nonzero_ranges(fd, extents, page)) if scan_data else None
         return cls(extents, allocated, data)

@@ -70,13 +70,13 @@ def _vhdx_size(fd):
     if regions[:4] != b'regi':
         return None
     for i in range(min(struct.unpack_from('<I', regions, 8)[0], 2047)):
-        guid, offset, _, _ = struct.unpack_from('<16sQII', regions, 16 + 32 * i)
+        guid, offset, _length, _required = struct.unpack_from('<16sQII', regions, 16 + 32 * i)
         if guid == _VHDX_METADATA_REGION:
             table = read_at(fd, 64 * KIB, offset)
             if table[:8] != b'metadata':
                 return None
             for j in range(min(struct.unpack_from('<H', table, 10)[0], 2047)):
-                item, item_off, _, _, _ = struct.unpack_from('<16sIIII', table, 32 + 32 * j)
+                item, item_off, _item_len, _flags, _reserved = struct.unpack_from('<16sIIII', table, 32 + 32 * j)
                 if item == _VHDX_VIRTUAL_SIZE:
                     raw = read_at(fd, 8, offset + item_off)
                     return struct.unpack('<Q', raw)[0] if len(raw) == 8 else None

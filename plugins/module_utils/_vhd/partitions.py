@@ -45,7 +45,7 @@ def _mbr(sector0, total_sectors):
         return None
     parts = []
     for i in range(4):
-        status, _, ptype, _, first, count = _MBR_ENTRY.unpack_from(sector0, 446 + 16 * i)
+        status, _chs_first, ptype, _chs_last, first, count = _MBR_ENTRY.unpack_from(sector0, 446 + 16 * i)
         if ptype == 0 or count == 0:
             continue
         if status not in (0, 0x80) or (ptype != MBR_PROTECTIVE and first + count > total_sectors):
@@ -60,7 +60,7 @@ def _gpt(read, total_sectors, errors):
     if len(raw) < _GPT_HEADER.size or raw[:8] != b'EFI PART':
         errors.append('The protective MBR announces a GPT but there is no "EFI PART" header at LBA 1.')
         return None, []
-    (_, revision, hsize, hcrc, _, _, backup_lba, first_usable, last_usable, disk_guid, entries_lba,
+    (_signature, revision, hsize, hcrc, _reserved, _current_lba, backup_lba, first_usable, last_usable, disk_guid, entries_lba,
      count, esize, ecrc) = _GPT_HEADER.unpack_from(raw)
     if not _GPT_HEADER.size <= hsize <= SECTOR or esize < _GPT_ENTRY.size or esize % 8:
         errors.append('The GPT header has an invalid size (%d) or entry size (%d).' % (hsize, esize))

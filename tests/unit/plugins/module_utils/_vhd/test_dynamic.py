@@ -16,7 +16,7 @@ from ansible_collections.vmimage.azure.plugins.module_utils._vhd import footer a
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
 
 MIB = 1 << 20
-WRITES = [(0, b'boot' * 128), (5 * MIB + 3, b'middle'), (33 * MIB - 1, b'x')]
+WRITES = ((0, b'boot' * 128), (5 * MIB + 3, b'middle'), (33 * MIB - 1, b'x'))
 
 
 def dynamic_vhd(qemu_img, tmp_path, make_file, size=40 * MIB, writes=WRITES):
@@ -45,7 +45,7 @@ def test_empty_dynamic(qemu_img, tmp_path):
 
 def test_allocated_blocks_and_virtual_reads(qemu_img, tmp_path, make_file):
     path = dynamic_vhd(qemu_img, tmp_path, make_file)
-    _, info = describe(path)
+    dummy, info = describe(path)
     blocks = {off // (2 * MIB) for off, data in WRITES} | {(off + len(data) - 1) // (2 * MIB) for off, data in WRITES}
     assert info['allocated_blocks'] == len(blocks)
     assert info['allocated_bytes'] == len(blocks) * 2 * MIB
@@ -128,7 +128,7 @@ def test_header_checksum_detects_damage(qemu_img, tmp_path):
     with open(path, 'r+b') as fh:
         fh.seek(512 + 100)
         fh.write(b'\1')
-    _, info = describe(path)
+    dummy, info = describe(path)
     assert info['checksum_ok'] is False
 
 

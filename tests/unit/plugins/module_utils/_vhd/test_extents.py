@@ -49,7 +49,7 @@ def test_sparse_file_extents_and_ranges(make_file):
     extents, ranges = scan(path)
     assert ranges == [(10 * MIB, 5120), (40 * MIB, 512)]
     assert ranges == reference_ranges(path)
-    covered = sum(length for _, length in extents)
+    covered = sum(length for dummy, length in extents)
     if holes_supported(path):
         assert covered < 1 * MIB  # the holes were not reported as data
         for off, length in ranges:
@@ -60,9 +60,9 @@ def test_sparse_file_extents_and_ranges(make_file):
 
 def test_dense_file_gives_aligned_max_len_ranges(make_file):
     rnd = random.Random(1)
-    data = bytes(rnd.getrandbits(8) | 1 for _ in range(64 * KIB)) * 160  # 10 MiB, no zero byte
+    data = bytes(rnd.getrandbits(8) | 1 for dummy in range(64 * KIB)) * 160  # 10 MiB, no zero byte
     path = make_file('dense', len(data), [(0, data)])
-    _, ranges = scan(path)
+    dummy, ranges = scan(path)
     assert ranges == [(0, 4 * MIB), (4 * MIB, 4 * MIB), (8 * MIB, 2 * MIB)]
 
 
@@ -78,30 +78,30 @@ def test_written_zeros_are_allocated_but_not_data(make_file):
 def test_data_at_the_very_end(make_file):
     size = 8 * MIB
     path = make_file('end', size, [(size - 1, b'\1')])
-    _, ranges = scan(path)
+    dummy, ranges = scan(path)
     assert ranges == [(size - 512, 512)]
 
 
 def test_partial_last_page(make_file):
     path = make_file('odd', 4 * KIB + 100, [(4 * KIB + 99, b'z')])
-    _, ranges = scan(path)
+    dummy, ranges = scan(path)
     assert ranges == [(4 * KIB, 100)]
 
 
 def test_data_straddling_page_boundaries(make_file):
     path = make_file('straddle', 1 * MIB, [(511, b'ab'), (4 * KIB - 1, b'c' * 514)])
-    _, ranges = scan(path)
+    dummy, ranges = scan(path)
     assert ranges == [(0, 1024), (4 * KIB - 512, 1536)]
 
 
 def test_max_len_cap_and_grid(make_file):
     data = b'\xaa' * (64 * KIB)
     path = make_file('cap', 1 * MIB, [(4 * KIB + 512, data)])
-    _, ranges = scan(path, max_len=16 * KIB)
-    assert all(length <= 16 * KIB for _, length in ranges)
+    dummy, ranges = scan(path, max_len=16 * KIB)
+    assert all(length <= 16 * KIB for dummy, length in ranges)
     assert ranges == reference_ranges(path, max_len=16 * KIB)
     assert ranges[0] == (4 * KIB + 512, 16 * KIB - 4 * KIB - 512)
-    assert sum(length for _, length in ranges) == 64 * KIB
+    assert sum(length for dummy, length in ranges) == 64 * KIB
 
 
 @pytest.mark.parametrize('seed', range(6))
@@ -110,16 +110,16 @@ def test_random_patterns_match_brute_force(make_file, seed, read_size):
     rnd = random.Random(seed)
     size = 6 * MIB + 512 * rnd.randrange(0, 8)
     writes = []
-    for _ in range(40):
+    for dummy in range(40):
         off = rnd.randrange(0, size - 1)
         length = min(rnd.choice([1, 3, 511, 512, 513, 4096, 70000, 600000]), size - off)
         fill = rnd.choice([b'\0', b'\1', None])
-        blob = bytes(rnd.getrandbits(8) for _ in range(min(length, 512)))
+        blob = bytes(rnd.getrandbits(8) for dummy in range(min(length, 512)))
         data = (fill * length) if fill else (blob * (length // len(blob) + 1))[:length]
         writes.append((off, data))
     path = make_file('random', size, writes)
     max_len = rnd.choice([64 * KIB, 4 * MIB])
-    _, ranges = scan(path, max_len=max_len, read_size=read_size)
+    dummy, ranges = scan(path, max_len=max_len, read_size=read_size)
     assert ranges == reference_ranges(path, max_len=max_len)
     with open(path, 'rb') as fh:
         content = fh.read()

@@ -26,14 +26,14 @@ def bare(fd, size):
 
 
 def scanned(fd, size):
-    return sum(len(mv) for _, mv in extents.nonzero_chunks(fd, extents.data_extents(fd, 0, size)))
+    return sum(len(mv) for dummy, mv in extents.nonzero_chunks(fd, extents.data_extents(fd, 0, size)))
 
 
 def main():
     size = int(sys.argv[1] if len(sys.argv) > 1 else 1024) << 20
     with tempfile.NamedTemporaryFile(dir=os.environ.get('BENCH_DIR')) as tmp:
         block = os.urandom(CHUNK)
-        for _ in range(size // CHUNK):
+        for dummy in range(size // CHUNK):
             tmp.write(block)
         tmp.flush()
         fd = tmp.fileno()
