@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -18,7 +17,7 @@ Datasets: a sparse VHD (default 4 GiB virtual, ~400 MiB of data in scattered ext
 Azurite (started here for every dataset and run, in memory, blob service only) runs on this machine, so absolute figures
 mostly measure it and the CPU; the ratios are the point. Usage::
 
-    benchmarks/bench_upload.py [--quick] [--runs 3] [--concurrency 8]
+    python benchmarks/bench_upload.py [--quick] [--runs 3] [--concurrency 8]
 """
 
 from __future__ import annotations
@@ -80,7 +79,7 @@ def make_sparse(path, size, data_bytes, seed=1):
 def make_dense(path, size, seed=2):
     rng = random.Random(seed)
     with open(path, 'wb') as f:
-        for _ in range(size // (16 * MIB)):
+        for _chunk in range(size // (16 * MIB)):
             f.write(rng.randbytes(16 * MIB))
         f.write(new_fixed_footer(size).pack())
 
@@ -224,7 +223,7 @@ def main():
                         verify(azurite, path, blob)
                     sdk_client(azurite, blob).delete_blob()
                     print('  %-6s %-11s run %d: %7.2f s' % (name, method, run + 1, seconds), file=sys.stderr)
-        scans = [run_scan(path) for _ in range(args.runs)]
+        scans = [run_scan(path) for _run in range(args.runs)]
         ours = statistics.median(results['ours'])
         rows.append((name, 'scan only', statistics.median(scans), plan.data_bytes / MIB / statistics.median(scans),
                      statistics.median(scans) / ours, {'what': 'fingerprint of an unchanged source (rerun)'}))
@@ -232,9 +231,10 @@ def main():
             if method in results:
                 med = statistics.median(results[method])
                 rows.append((name, method, med, plan.data_bytes / MIB / med, med / ours, extra[method]))
-    print('\nAzurite %s, %d runs (median), concurrency %d; sparse: %.1f GiB virtual, %d MiB data; '
-          'dense: %.2f GiB; az CLI: %s\n' % ('in memory', args.runs, args.concurrency, args.sparse_gib,
-                                            args.sparse_data_mib, args.dense_gib, az or 'not found (skipped)'))
+    header = ('\nAzurite in memory, %d runs (median), concurrency %d; sparse: %.1f GiB virtual, %d MiB data; '
+              'dense: %.2f GiB; az CLI: %s\n')
+    print(header % (args.runs, args.concurrency, args.sparse_gib, args.sparse_data_mib, args.dense_gib,
+                    az or 'not found (skipped)'))
     print('| dataset | method | median s | data MiB/s | time / ours | notes |')
     print('| --- | --- | ---: | ---: | ---: | --- |')
     for name, method, med, rate, ratio, info in rows:

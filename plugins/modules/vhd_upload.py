@@ -28,7 +28,7 @@ description:
     by the upload. A first upload scans and sends at the same time, and records the fingerprint as
     soon as the scan is done; if it is interrupted before that, the next run starts over.
 author:
-  - vmimage.azure maintainers
+  - vmimage.azure maintainers (@vmimage)
 extends_documentation_fragment:
   - vmimage.azure.azure_auth
 options:
@@ -116,11 +116,16 @@ notes:
     source resumes it.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the source and the blob's properties and page list; writes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: The blob's upload state, fingerprint and size before and after.
   platform:
+    description: Target OS/families that can be operated against.
+    support: full
     platforms: posix
   action_group:
     description: Use C(group/vmimage.azure.azure) in C(module_defaults) to set shared options.

@@ -58,8 +58,8 @@ def nonzero_bytes(path):
 def test_check_apply_check_apply(azurite_http, fixed_vhd, upload_playbook):
     src = fixed_vhd('a.vhd', 32 * MIB, scattered())
     task = {MODULE: dict(path=str(src), **dest(azurite_http, 'idem.vhd'))}
-    results, _ = upload_playbook([dict(task, check_mode=True, diff=True), dict(task, diff=True),
-                                  dict(task, check_mode=True), task])
+    steps = [dict(task, check_mode=True, diff=True), dict(task, diff=True), dict(task, check_mode=True), task]
+    results, _output = upload_playbook(steps)
     check1, apply1, check2, apply2 = results
     assert [r['changed'] for r in results] == [True, True, False, False], results
     assert not any(r.get('failed') for r in results), results
@@ -84,7 +84,7 @@ def test_check_apply_check_apply(azurite_http, fixed_vhd, upload_playbook):
 def test_check_mode_writes_nothing(azurite_http, fixed_vhd, upload_playbook):
     src = fixed_vhd('c.vhd', 32 * MIB, scattered(5))
     args = dest(azurite_http, 'never-written.vhd', container='checkonly')
-    results, _ = upload_playbook([{MODULE: dict(path=str(src), **args), 'check_mode': True}])
+    results, _output = upload_playbook([{MODULE: dict(path=str(src), **args), 'check_mode': True}])
     assert results[0]['changed'] and results[0]['action'] == 'create', results
     names = [c.name for c in azurite_http.service_client().list_containers()]
     assert 'checkonly' not in names
@@ -96,9 +96,9 @@ def test_changed_source_is_uploaded_afresh(azurite_http, fixed_vhd, upload_playb
     src = tmp_path / 'src.vhd'
     args = dest(azurite_http, 'changing.vhd')
     src.write_bytes(first.read_bytes())
-    r1, _ = upload_playbook([{MODULE: dict(path=str(src), **args)}])
+    r1, _output = upload_playbook([{MODULE: dict(path=str(src), **args)}])
     src.write_bytes(second.read_bytes())
-    results, _ = upload_playbook([
+    results, _output = upload_playbook([
         {MODULE: dict(path=str(src), overwrite='never', **args)},
         {MODULE: dict(path=str(src), **args), 'check_mode': True},
         {MODULE: dict(path=str(src), **args)},
@@ -115,7 +115,7 @@ def test_changed_source_is_uploaded_afresh(azurite_http, fixed_vhd, upload_playb
 
 def test_content_md5(azurite_http, fixed_vhd, upload_playbook):
     src = fixed_vhd('m.vhd', 32 * MIB, scattered(20))
-    results, _ = upload_playbook([{MODULE: dict(path=str(src), content_md5=True, **dest(azurite_http, 'md5.vhd'))}])
+    results, _output = upload_playbook([{MODULE: dict(path=str(src), content_md5=True, **dest(azurite_http, 'md5.vhd'))}])
     assert results[0]['changed'], results
     props = blob_client(azurite_http, 'md5.vhd').get_blob_properties()
     assert bytes(props.content_settings.content_md5) == hashlib.md5(src.read_bytes()).digest()
@@ -138,7 +138,7 @@ def test_bad_sources_fail_before_any_request(azurite_http, fixed_vhd, upload_pla
     sources = _bad_sources(tmp_path, fixed_vhd)
     tasks = [{MODULE: dict(path=str(p), **dest(azurite_http, name + '.vhd', container='badsources'))}
              for name, p in sorted(sources.items())]
-    results, _ = upload_playbook(tasks)
+    results, _output = upload_playbook(tasks)
     for (name, _path), r in zip(sorted(sources.items()), results):
         assert r.get('failed'), (name, r)
         assert 'fixed VHD' in r['msg'] or 'VHD' in r['msg'], (name, r['msg'])
@@ -189,7 +189,7 @@ def test_credential_errors_are_clear_and_secret_free(azurite_http, fixed_vhd, up
 def test_no_secret_in_verbose_output(azurite_http, fixed_vhd, upload_playbook):
     src = fixed_vhd('s.vhd', 32 * MIB, scattered(40))
     now = datetime.datetime.now(datetime.timezone.utc)
-    results, _ = upload_playbook([{MODULE: dict(path=str(src), **dest(azurite_http, 'pre.vhd'))}])
+    results, _output = upload_playbook([{MODULE: dict(path=str(src), **dest(azurite_http, 'pre.vhd'))}])
     sas = _sas(azurite_http, 'viasas.vhd', 'rcw', now + datetime.timedelta(hours=1))
     sig = dict(kv.split('=', 1) for kv in sas.split('&'))['sig']
     tasks = [
@@ -221,5 +221,5 @@ def test_bad_options(azurite_http, fixed_vhd, upload_playbook, extra, expected):
     args = dict(dest(azurite_http, 'opts.vhd'), path=str(src))
     args.update(extra)
     args = dict((k, v) for k, v in args.items() if v is not None)
-    results, _ = upload_playbook([{MODULE: args}])
+    results, _output = upload_playbook([{MODULE: args}])
     assert results[0].get('failed') and expected in results[0]['msg'], results

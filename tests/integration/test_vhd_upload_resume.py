@@ -46,7 +46,7 @@ def test_transient_faults_are_retried(azurite_http, fixed_vhd, upload_playbook):
     plan = [{'status': 503}, 'reset', {'status': 429, 'retry_after': 1}, {'status': 500},
             'drop_response', {'status': 503, 'retry_after': 0}]
     with FaultProxy(azurite_http.port, plan=plan) as proxy:
-        results, _ = upload_playbook([{MODULE: args(azurite_http, src, 'faults.vhd', proxy.port, concurrency=3)}])
+        results, _output = upload_playbook([{MODULE: args(azurite_http, src, 'faults.vhd', proxy.port, concurrency=3)}])
         injected = list(proxy.injected)
     r = results[0]
     assert not r.get('failed') and r['changed'], r
@@ -60,14 +60,14 @@ def test_permanent_failure_leaves_a_resumable_blob(azurite_http, fixed_vhd, uplo
     src = fixed_vhd('p.vhd', 64 * MIB, chunks(2, 6, 9 * MIB))
     plan = ['pass', 'pass'] + [{'status': 503}] * 3  # third Put Page: 1 try + 2 retries, all 503
     with FaultProxy(azurite_http.port, plan=plan) as proxy:
-        results, _ = upload_playbook([{MODULE: args(azurite_http, src, 'permanent.vhd', proxy.port,
-                                                    concurrency=1, retry_total=2)}])
+        task = args(azurite_http, src, 'permanent.vhd', proxy.port, concurrency=1, retry_total=2)
+        results, _output = upload_playbook([{MODULE: task}])
     failed = results[0]
     assert failed.get('failed') and 'run the task again' in failed['msg'] and '503' in failed['msg'], failed
     # Requests already queued when the third one failed may still complete (at most one here).
     assert failed['retries'] == 2 and 2 * MIB <= failed['bytes_uploaded'] <= 3 * MIB, json.dumps(failed, indent=1)
     assert blob(azurite_http, 'permanent.vhd').get_blob_properties().metadata['vmimage_state'] == 'uploading'
-    results, _ = upload_playbook([{MODULE: args(azurite_http, src, 'permanent.vhd')}])
+    results, _output = upload_playbook([{MODULE: args(azurite_http, src, 'permanent.vhd')}])
     resumed = results[0]
     assert resumed['resumed'] and resumed['action'] == 'resume', resumed
     assert resumed['bytes_uploaded'] == resumed['data_bytes'] - failed['bytes_uploaded']
@@ -99,7 +99,7 @@ def _kill_part_way(playbook_command, azurite, src, name, tmp_path, after=6):
     workdir = tmp_path / 'killed'
     workdir.mkdir()
     with FaultProxy(azurite.port, delay=0.3) as proxy:
-        argv, env, _ = playbook_command(workdir, [{MODULE: args(azurite, src, name, proxy.port, concurrency=2)}])
+        argv, env, _results_path = playbook_command(workdir, [{MODULE: args(azurite, src, name, proxy.port, concurrency=2)}])
         proc = subprocess.Popen(argv, env=env, cwd=str(workdir), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         try:
@@ -121,7 +121,7 @@ def _kill_part_way(playbook_command, azurite, src, name, tmp_path, after=6):
 
 @pytest.mark.parametrize('change_source', [False, True], ids=['same-source', 'changed-source'])
 def test_resume_after_sigkill(azurite_http, fixed_vhd, upload_playbook, upload_playbook_command, tmp_path,
-                             change_source):
+                              change_source):
     size = 256 * MIB
     src = fixed_vhd('big.vhd', size, chunks(3, 40, 6 * MIB))
     name = 'killed-%s.vhd' % change_source
@@ -130,7 +130,7 @@ def test_resume_after_sigkill(azurite_http, fixed_vhd, upload_playbook, upload_p
     assert props.metadata['vmimage_state'] == 'uploading' and props.size == size + 512
     if change_source:
         src = fixed_vhd('big2.vhd', size, chunks(4, 5, 50 * MIB))
-    results, _ = upload_playbook([{MODULE: args(azurite_http, src, name)}])
+    results, _output = upload_playbook([{MODULE: args(azurite_http, src, name)}])
     r = results[0]
     assert not r.get('failed') and r['changed'], r
     if change_source:

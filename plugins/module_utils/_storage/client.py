@@ -97,29 +97,6 @@ def public_url(url):
     return urlunsplit((parts.scheme, parts.netloc, parts.path, '', ''))
 
 
-_CONN_KEY = re.compile(r'(?i)(?:^|;)\s*(AccountKey|SharedAccessSignature)\s*=\s*([^;]+)')
-
-
-def secrets_of(params):
-    """Every secret value in the options (for scrubbing messages): keys, SAS tokens and their
-    signatures, connection strings and the keys inside them."""
-    out = set()
-    for name in ('account_key', 'sas_token', 'connection_string'):
-        value = params.get(name)
-        if value:
-            out.add(value)
-            out.add(value.lstrip('?'))
-    for match in _CONN_KEY.finditer(params.get('connection_string') or ''):
-        out.add(match.group(2).strip())
-    for value in (params.get('sas_token'), urlsplit(params.get('blob_url') or '').query):
-        for field in (value or '').lstrip('?').split('&'):
-            if field.startswith('sig='):
-                out.add(field[4:])
-        if value:
-            out.add(value.lstrip('?'))
-    return sorted((s for s in out if s), key=len, reverse=True)
-
-
 _AUTH_HINTS = {
     'key': 'check account_key and the account name in the URL',
     'connection_string': 'check the AccountKey (or SharedAccessSignature) of connection_string',

@@ -78,14 +78,6 @@ def test_bad_options(params, words):
     assert KEY not in str(err.value) and 'S1gn4ture' not in str(err.value)
 
 
-def test_secrets_of_finds_every_form():
-    conn = 'AccountName=acct;AccountKey=%s;BlobEndpoint=http://x' % KEY
-    found = client.secrets_of(dict(connection_string=conn, sas_token='?' + SAS,
-                                   blob_url=ACCOUNT_URL + '/v/a?sv=1&sig=OtherSig'))
-    for value in (KEY, conn, SAS, 'S1gn4ture%2Babc%3D', 'OtherSig'):
-        assert value in found
-
-
 def test_explain_adds_a_hint_without_secrets():
     from azure.core.exceptions import ClientAuthenticationError
 

@@ -32,7 +32,7 @@ def naive_runs(data, base=0):
 def random_image(rng, pages):
     """Pages that are zero, random, or zero but for one byte (the hardest case for a zero test)."""
     out = bytearray()
-    for _ in range(pages):
+    for _page in range(pages):
         kind = rng.random()
         if kind < 0.45:
             out += bytes(PAGE)
@@ -77,7 +77,7 @@ def test_split_ranges_cap_and_alignment(length):
 def test_merge_split_equals_split_of_merged_runs(seed):
     rng = random.Random(seed)
     runs, pos = [], 0
-    for _ in range(200):
+    for _run in range(200):
         pos += rng.choice([0, 0, PAGE * rng.randrange(1, 50)])  # often adjacent
         n = PAGE * rng.randrange(1, 20000)
         runs.append((pos, n))
@@ -105,7 +105,9 @@ def test_subtract_ranges_matches_page_sets(seed):
         return out
     wanted = ranges()
     present = [(o, o + n) for o, n in ranges()]
-    pages = lambda rs: set(p for o, n in rs for p in range(o // PAGE, (o + n) // PAGE))
+
+    def pages(rs):
+        return set(p for o, n in rs for p in range(o // PAGE, (o + n) // PAGE))
     missing = plan.subtract_ranges(wanted, present)
     assert pages(missing) == pages(wanted) - pages([(s, e - s) for s, e in present])
     assert all(n > 0 for _o, n in missing) and missing == sorted(missing)
