@@ -7,7 +7,7 @@
 # the collection.
 """Upload planning: which byte ranges of a fixed VHD carry data, and the source fingerprint.
 
-Pure Python (no third-party imports), unit-tested without Azure.
+Pure Python (no third-party imports; zero-page detection is the VHD core's), unit-tested without Azure.
 
 Fingerprint (``vmimage-fp-v2``), a content identity that does not depend on how the file system
 stores the file (a copy whose holes were filled with zeros has the same fingerprint). The disk is
@@ -33,67 +33,18 @@ import struct
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import extents as _extents
+
 PAGE = 512
 MAX_PUT = 4 * 1024 * 1024  # Azure's limit for one Put Page request
 FP_PREFIX = 'sha256:'
 _FP_MAGIC = b'vmimage-fp-v2\0'
 BLOCK = MAX_PUT  # fingerprint leaf size
-_BLOCK = 64 * 1024
-_ZERO_PAGE = bytes(PAGE)
-_ZERO_BLOCK = bytes(_BLOCK)
-_ZERO_CHUNK = bytes(MAX_PUT)
 
 
 def align_extents(extents, size, page=PAGE):
-    """Round extents outwards to whole pages, clamp them to ``size`` and merge overlaps."""
-    out = []
-    for off, length in sorted(extents):
-        start = max(0, off - off % page)
-        end = min(size, -(-(off + length) // page) * page)
-        if end <= start:
-            continue
-        if out and start <= out[-1][1]:
-            out[-1][1] = max(out[-1][1], end)
-        else:
-            out.append([start, end])
-    return [(s, e - s) for s, e in out]
-
-
-def nonzero_runs(buf, page=PAGE):
-    """Yield ``(start, end)`` offsets in ``buf`` of maximal runs of non-zero pages.
-
-    ``len(buf)`` must be a multiple of ``page``.
-    """
-    n = len(buf)
-    if page == PAGE and n <= MAX_PUT and buf == _ZERO_CHUNK[:n]:
-        return
-    if buf.find(bytes(page)) < 0:  # not even an unaligned zero page: one run
-        yield 0, n
-        return
-    run = None
-    zero_page = _ZERO_PAGE if page == PAGE else bytes(page)
-    for bstart in range(0, n, _BLOCK):
-        block = buf[bstart:bstart + _BLOCK]
-        if block == _ZERO_BLOCK[:len(block)]:
-            pages = ()
-            if run is not None:
-                yield run, bstart
-                run = None
-        elif block.find(zero_page) < 0:
-            pages = ()
-            if run is None:
-                run = bstart
-        else:
-            pages = range(0, len(block), page)
-        for p in pages:
-            nonzero = block[p:p + page] != zero_page
-            if nonzero and run is None:
-                run = bstart + p
-            elif not nonzero and run is not None:
-                yield run, bstart + p
-                run = None
-    if run is not None:
-        yield run, n
+    """Extents rounded outwards to whole pages, merged, clamped to ``size``: ``[(offset, length)]``."""
+    return [(s, min(e, size) - s) for s, e in _extents.page_aligned(extents, page) if min(e, size) > s]
 
 
 def split_ranges(runs, max_len=MAX_PUT):
@@ -181,7 +132,7 @@ class _RunHasher:
         self._open = None
 
     def feed(self, offset, buf):
-        for s, e in nonzero_runs(buf):
+        for s, e in _extents.nonzero_runs(buf):
             if self._open is not None and self._open[1] == offset + s:
                 self._open[1] = offset + e
             else:

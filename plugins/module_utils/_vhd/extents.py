@@ -89,8 +89,11 @@ def data_extents(fd, start=0, end=None):
     return extents
 
 
-def _page_aligned(extents, page):
-    """Sorted, merged extents widened to whole pages."""
+_ZEROS = bytes(MAX_RANGE)
+
+
+def page_aligned(extents, page=PAGE):
+    """Sorted, merged extents widened to whole pages, as ``[start, end]`` pairs."""
     out = []
     for off, length in sorted(extents):
         if length <= 0:
@@ -103,13 +106,16 @@ def _page_aligned(extents, page):
     return out
 
 
-def _nonzero_runs(buf, page, zeros):
+def nonzero_runs(buf, page=PAGE, zeros=None):
     """``(start, stop)`` of the runs of pages of ``buf`` that are not all zero.
 
-    ``buf`` starts on a page boundary; ``zeros`` is a zero buffer at least as long as ``buf``. Dense
+    ``buf`` starts on a page boundary; ``zeros`` is a zero buffer at least as long as ``buf``
+    (default: one is made). Dense
     data costs one ``find`` of a zero page; a zero run is measured by galloping comparisons.
     """
     n = len(buf)
+    if zeros is None or len(zeros) < n:
+        zeros = _ZEROS if n <= len(_ZEROS) else bytes(n)
     zpage = zeros[:page]
     run = search = 0
     while True:
@@ -150,7 +156,7 @@ def _segments(fd, extents, page, max_len, read_size):
     _check_args(page, max_len, read_size)
     fd = as_fd(fd)
     zeros = bytes(min(read_size, max_len))
-    for s, e in _page_aligned(extents, page):
+    for s, e in page_aligned(extents, page):
         pos = s
         while pos < e:
             stop = min(e, (pos // max_len + 1) * max_len, pos + read_size)
@@ -158,7 +164,7 @@ def _segments(fd, extents, page, max_len, read_size):
             if not buf:
                 break
             if len(buf) != len(zeros) or buf != zeros:
-                for a, b in _nonzero_runs(buf, page, zeros):
+                for a, b in nonzero_runs(buf, page, zeros):
                     yield pos + a, buf, a, b
             pos += len(buf)
             if pos < stop:  # end of file

@@ -12,6 +12,7 @@ import random
 import pytest
 
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import extents
 
 PAGE = 512
 MIB = 1024 * 1024
@@ -49,18 +50,18 @@ def random_image(rng, pages):
 def test_nonzero_runs_matches_page_by_page(seed):
     rng = random.Random(seed)
     data = random_image(rng, rng.choice([1, 7, 128, 300, 1024]))
-    got = [(s, e - s) for s, e in plan.nonzero_runs(data)]
+    got = [(s, e - s) for s, e in extents.nonzero_runs(data)]
     assert got == naive_runs(data)
 
 
 def test_nonzero_runs_edges():
-    assert list(plan.nonzero_runs(bytes(4 * MIB))) == []
+    assert list(extents.nonzero_runs(bytes(4 * MIB))) == []
     dense = bytes(range(1, 256)) * 4112  # no zero byte at all
     dense = dense[:len(dense) - len(dense) % PAGE]
-    assert list(plan.nonzero_runs(dense)) == [(0, len(dense))]
+    assert list(extents.nonzero_runs(dense)) == [(0, len(dense))]
     # 512 zero bytes that straddle two pages do not make a zero page
     straddle = b'\1' * 256 + bytes(PAGE) + b'\1' * 256
-    assert list(plan.nonzero_runs(straddle)) == [(0, 1024)]
+    assert list(extents.nonzero_runs(straddle)) == [(0, 1024)]
 
 
 @pytest.mark.parametrize('length', [PAGE, 4 * MIB - PAGE, 4 * MIB, 4 * MIB + PAGE, 13 * MIB + 3 * PAGE])
