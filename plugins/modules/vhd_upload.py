@@ -233,15 +233,10 @@ fingerprint:
   sample: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 """
 
-import os
-
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.module import AzureModule
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import client as _client
-from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import state as _state
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import upload as _upload
-from ansible_collections.vmimage.azure.plugins.module_utils._vhd import extents as _extents
-from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image as _image
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
 
 ARGSPEC = dict(
@@ -278,49 +273,21 @@ def main():
         azure.fail('concurrency must be between 1 and 64, not %d.' % params['concurrency'])
     if not params['blob_url'] and not (params['container'] and params['blob']):
         azure.fail('account_url and connection_string need container and blob.')
-    path = params['path']
     try:
-        _image.validate_fixed_vhd(path)
+        result = _upload.upload_vhd(params['path'], params, check_mode=azure.check_mode,
+                                    token_credential=azure.credential)
     except VhdError as exc:
         azure.fail(exc.message, code=exc.code, problems=exc.problems)
     except OSError as exc:
-        azure.fail('Cannot read %s: %s; give the path of a readable fixed VHD.' % (path, exc.strerror or exc))
-
-    result = dict(changed=False, resumed=False)
-    auth = None
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            size = os.fstat(fd).st_size
-            source = _plan.Scanner(fd, size, _extents.data_extents(fd), content_md5=params['content_md5'])
-            token = None
-            if not any(params.get(k) for k in ('account_key', 'sas_token', 'connection_string')):
-                token = azure.credential
-            blob_client, retry, auth = _client.build_blob_client(params, token_credential=token,
-                                                                 concurrency=params['concurrency'])
-            result['url'] = _client.public_url(blob_client.url)
-            uploader = _upload.PageBlobUploader(blob_client, fd, source, params['concurrency'], retry, auth)
-            prepared = uploader.prepare(params['overwrite'], scan=azure.check_mode)
-            result.update(action=prepared['action'], changed=prepared['action'] != 'none')
-            if azure.check_mode:
-                result.update(bytes_uploaded=0, requests=0, retries=0, seconds=0.0, mib_per_second=0.0)
-            else:
-                result.update(uploader.run(prepared, create_container=params['create_container']))
-                result['resumed'] = prepared['action'] == 'resume'
-            result.update(uploader.summary(prepared))
-            sent = result['bytes_to_upload'] if azure.check_mode else result['bytes_uploaded']
-            result['bytes_skipped'] = size - sent
-        finally:
-            os.close(fd)
-    except (_upload.UploadError, _state.UploadConflict, _client.ClientOptionsError, VhdError) as exc:
-        result.update(getattr(exc, 'stats', None) or {})
-        azure.fail(str(exc), **result)
+        azure.fail('Cannot read %s: %s; give the path of a readable fixed VHD.' % (params['path'], exc.strerror or exc))
+    except (_upload.UploadError, _state.UploadConflict, _client.ClientOptionsError) as exc:
+        azure.fail(str(exc), **exc.result)
     except Exception as exc:  # only main() turns exceptions into failures
+        auth, result = getattr(exc, 'auth', None), getattr(exc, 'result', {})
         if auth is None or getattr(exc, 'status_code', None) not in (401, 403):
             azure.fail(exc, **result)
         azure.fail(_client.explain(exc, auth), **result)
     azure.exit(**result)
-
 
 if __name__ == '__main__':
     main()

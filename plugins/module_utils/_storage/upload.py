@@ -32,6 +32,8 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import client as _client
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import state as _state
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import extents as _extents
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image as _image
 
 try:
     from azure.core.exceptions import ResourceNotFoundError, ResourceExistsError
@@ -244,3 +246,44 @@ class PageBlobUploader:
                     stats['bytes_uploaded'], cause.rstrip('.') + '.', _state.UPLOADING, advice),
                 resumable=self._fingerprint_recorded, stats=stats) from exc
         return self.stats(started)
+
+
+def upload_vhd(path, options, check_mode=False, token_credential=None):
+    """The whole of ``vhd_upload``: validate the source (before any request), decide, send.
+
+    ``options`` are the module's destination, credential and tuning options;
+    ``token_credential`` is called for an Entra ID credential only when no key, SAS or connection
+    string is given. Returns the result dict; raises ``VhdError`` for a bad source,
+    ``UploadError``/``UploadConflict``/``ClientOptionsError`` (with ``.result``: what is known so
+    far) or an azure-core error (``.result`` and ``.auth`` attached) otherwise.
+    """
+    _image.validate_fixed_vhd(path)
+    result = dict(changed=False, resumed=False)
+    auth = None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            source = _plan.Scanner(fd, size, _extents.data_extents(fd), content_md5=options['content_md5'])
+            keyed = any(options.get(k) for k in ('account_key', 'sas_token', 'connection_string'))
+            client, retry, auth = _client.build_blob_client(
+                options, token_credential=None if keyed else token_credential, concurrency=options['concurrency'])
+            result['url'] = _client.public_url(client.url)
+            uploader = PageBlobUploader(client, fd, source, options['concurrency'], retry, auth)
+            prepared = uploader.prepare(options['overwrite'], scan=check_mode)
+            result.update(action=prepared['action'], changed=prepared['action'] != 'none')
+            if check_mode:
+                result.update(bytes_uploaded=0, requests=0, retries=0, seconds=0.0, mib_per_second=0.0)
+            else:
+                result.update(uploader.run(prepared, create_container=options['create_container']))
+                result['resumed'] = prepared['action'] == 'resume'
+            result.update(uploader.summary(prepared))
+            sent = result['bytes_to_upload'] if check_mode else result['bytes_uploaded']
+            result['bytes_skipped'] = size - sent
+            return result
+        finally:
+            os.close(fd)
+    except Exception as exc:
+        result.update(getattr(exc, 'stats', None) or {})
+        exc.result, exc.auth = result, auth
+        raise
