@@ -289,5 +289,6 @@ def main():
         azure.fail(_client.explain(exc, auth), **result)
     azure.exit(**result)
 
+
 if __name__ == '__main__':
     main()

@@ -12,6 +12,9 @@
 ``'reset'`` reads the request then resets the connection (TCP RST), ``'drop_response'`` forwards
 the request (the service applies it) then resets instead of answering. When the plan is used up
 requests pass. ``delay`` seconds are slept before forwarding each matching request (a slow link).
+``content_lengths`` lists the Content-Length of every matching request, in arrival order;
+``max_in_flight`` is the most matching requests the proxy held at once (from their arrival until
+their answer, or reset, starts to go back: a client never sees an answered request still counted).
 Only loopback: it listens on 127.0.0.1 and only connects to 127.0.0.1.
 """
 
@@ -40,6 +43,9 @@ class FaultProxy:
         self.injected = []
         self.forwarded = 0  # matching requests answered by the upstream
         self.seen = 0  # matching requests received
+        self.content_lengths = []  # Content-Length of each matching request, in arrival order
+        self.in_flight = 0  # matching requests received and not yet answered
+        self.max_in_flight = 0
         self._cond = threading.Condition()
         self._server = None
         self._thread = None
@@ -53,10 +59,17 @@ class FaultProxy:
             if not self.match(method, path, headers):
                 return 'pass', False
             self.seen += 1
+            self.content_lengths.append(int(headers.get('Content-Length') or 0))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
             fault = self.plan.pop(0) if self.plan else 'pass'
             if fault != 'pass':
                 self.injected.append(fault)
             return fault, True
+
+    def _left(self):
+        with self._cond:
+            self.in_flight -= 1
 
     def _answered(self):
         with self._cond:
@@ -79,6 +92,7 @@ class FaultProxy:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = 'HTTP/1.1'
+            _in_flight = False  # the request being handled counts in proxy.in_flight
 
             def log_message(self, *args):  # keep test output quiet
                 pass
@@ -88,13 +102,28 @@ class FaultProxy:
                 self.close_connection = True
                 self.connection.close()
 
+            def _leave(self):
+                """The current request stops counting as in flight (once), before it is answered."""
+                if self._in_flight:
+                    self._in_flight = False
+                    proxy._left()
+
             def _handle(self):
                 length = int(self.headers.get('Content-Length') or 0)
                 body = self.rfile.read(length) if length else b''
                 fault, matched = proxy._next(self.command, self.path, self.headers)
+                self._in_flight = matched
+                try:
+                    return self._respond(fault, matched, body)
+                finally:
+                    self._leave()
+
+            def _respond(self, fault, matched, body):
                 if fault == 'reset':
+                    self._leave()
                     return self._reset()
                 if isinstance(fault, dict):
+                    self._leave()
                     return self._fail(fault)
                 if matched and proxy.delay:
                     time.sleep(proxy.delay)
@@ -107,6 +136,7 @@ class FaultProxy:
                     data = resp.read()
                 finally:
                     conn.close()
+                self._leave()
                 if matched:
                     proxy._answered()
                 if fault == 'drop_response':
