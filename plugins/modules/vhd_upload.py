@@ -22,10 +22,12 @@ description:
     the source fingerprint (C(vmimage_fingerprint)) and size (C(vmimage_size)). A complete blob with
     the same fingerprint is left alone; an interrupted upload of the same source is resumed, sending
     only the pages that are missing; a different source is uploaded afresh into a recreated blob.
-  - The fingerprint is a SHA-256 tree over the size and the non-zero pages with their offsets, so it
-    depends on the content only. When the blob already holds an upload of this module, the source is
-    scanned before anything is sent (to decide between nothing, resume and replace), then read again
-    by the upload. A first upload scans and sends at the same time, and records the fingerprint as
+  - The fingerprint is a SHA-256 over the size and, for each piece of non-zero pages (cut at every
+    multiple of 4 MiB), its offset, length and MD5, so it depends on the content only. Each piece is
+    sent with that MD5 as Content-MD5 (every byte is hashed once), so a source that changes after the
+    scan is refused by Azure instead of being uploaded. When the blob already holds an upload of this
+    module, the source is scanned before anything is sent (to decide between nothing, resume and
+    replace), then read again by the upload. A first upload scans and sends at the same time, and records the fingerprint as
     soon as the scan is done; if it is interrupted before that, the next run starts over.
 author:
   - vmimage.azure maintainers (@vmimage)

@@ -346,3 +346,41 @@ def test_streaming_failure_before_the_fingerprint_says_it_starts_over(engine_con
     stats = rerun.run(prepared)
     assert stats['bytes_uploaded'] == plan.data_bytes
     assert blob.download_blob().readall() == source.read()
+
+
+# --- Content-MD5: the digest of the scan goes with each page ------------------------------------------
+# Azure refuses a Put Page whose body does not match its Content-MD5 (400 Md5Mismatch); Azurite does
+# not check it, so the proxy does (verify_md5=True).
+
+def test_every_put_page_carries_the_scanned_content_md5(engine_container, source, blob_name):
+    az = engine_container
+    with FaultProxy(az.port, verify_md5=True) as proxy:
+        up = uploader(az, blob_name, proxy.port, source, 4)
+        stats = up.run(up.prepare('different'))
+        checked, mismatches = proxy.md5_checked, proxy.md5_mismatches
+    assert mismatches == 0 and checked == stats['requests'] > 0
+    assert check_blob(az, blob_name).download_blob().readall() == source.read()
+
+
+def test_source_changed_after_the_scan_is_refused_by_the_service(engine_container, tmp_path, blob_name):
+    az = engine_container
+    src = Source(write_source(tmp_path / 'changing.img'))
+    try:
+        with FaultProxy(az.port, verify_md5=True) as proxy:
+            up = uploader(az, blob_name, proxy.port, src, 2)
+            prepared = up.prepare('different', scan=True)  # scanned first: every piece has its digest
+            assert prepared['action'] == 'create' and not prepared['stream']
+            offset = src.scanner.plan().runs[0][0]
+            with open(src.path, 'r+b') as f:
+                f.seek(offset)
+                page = f.read(512)
+                f.seek(offset)
+                f.write(bytes(b ^ 0xFF for b in page))
+            with pytest.raises(upload.SourceChanged) as err:
+                up.run(prepared)
+            mismatches = proxy.md5_mismatches
+    finally:
+        os.close(src.fd)
+    assert mismatches >= 1
+    assert 'source changed during the upload' in str(err.value) and 'run the task again' in str(err.value)
+    assert metadata(check_blob(az, blob_name))['vmimage_state'] == 'uploading'

@@ -12,6 +12,9 @@
 ``'reset'`` reads the request then resets the connection (TCP RST), ``'drop_response'`` forwards
 the request (the service applies it) then resets instead of answering. When the plan is used up
 requests pass. ``delay`` seconds are slept before forwarding each matching request (a slow link).
+``verify_md5=True`` does what Azure does and Azurite does not for Put Page: a request whose body
+does not match its Content-MD5 header is answered 400 ``Md5Mismatch`` (counted in
+``md5_mismatches``; ``md5_checked`` counts the requests that carried the header).
 ``content_lengths`` lists the Content-Length of every matching request, in arrival order;
 ``max_in_flight`` is the most matching requests the proxy held at once (from their arrival until
 their answer, or reset, starts to go back: a client never sees an answered request still counted).
@@ -20,6 +23,8 @@ Only loopback: it listens on 127.0.0.1 and only connects to 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import socket
 import struct
@@ -35,8 +40,11 @@ def is_put_page(method, path, headers):
 
 
 class FaultProxy:
-    def __init__(self, upstream_port, plan=(), match=is_put_page, delay=0.0):
+    def __init__(self, upstream_port, plan=(), match=is_put_page, delay=0.0, verify_md5=False):
         self.upstream_port = upstream_port
+        self.verify_md5 = verify_md5
+        self.md5_checked = 0
+        self.md5_mismatches = 0
         self.plan = list(plan)
         self.match = match
         self.delay = delay
@@ -49,6 +57,16 @@ class FaultProxy:
         self._cond = threading.Condition()
         self._server = None
         self._thread = None
+
+    def _md5_mismatch(self, headers, body):
+        sent = headers.get('Content-MD5')
+        if not self.verify_md5 or sent is None:
+            return False
+        bad = base64.b64encode(hashlib.md5(body).digest()).decode() != sent
+        with self._cond:
+            self.md5_checked += 1
+            self.md5_mismatches += bad
+        return bad
 
     @property
     def port(self):
@@ -112,6 +130,8 @@ class FaultProxy:
                 length = int(self.headers.get('Content-Length') or 0)
                 body = self.rfile.read(length) if length else b''
                 fault, matched = proxy._next(self.command, self.path, self.headers)
+                if fault == 'pass' and matched and proxy._md5_mismatch(self.headers, body):
+                    fault = {'status': 400, 'code': 'Md5Mismatch'}
                 self._in_flight = matched
                 try:
                     return self._respond(fault, matched, body)
@@ -155,7 +175,7 @@ class FaultProxy:
 
             def _fail(self, fault):
                 status = fault['status']
-                code = {429: 'ServerBusy', 503: 'ServerBusy', 500: 'InternalError'}.get(status, 'InternalError')
+                code = fault.get('code') or {429: 'ServerBusy', 503: 'ServerBusy'}.get(status, 'InternalError')
                 body = ('<?xml version="1.0" encoding="utf-8"?><Error><Code>%s</Code>'
                         '<Message>Injected by the fault proxy.</Message></Error>' % code).encode()
                 self.send_response(status)

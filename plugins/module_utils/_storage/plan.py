@@ -9,20 +9,23 @@
 
 Pure Python (no third-party imports; zero-page detection is the VHD core's), unit-tested without Azure.
 
-Fingerprint (``vmimage-fp-v2``), a content identity that does not depend on how the file system
-stores the file (a copy whose holes were filled with zeros has the same fingerprint). The disk is
-cut into 4 MiB blocks (block k = bytes [k * 4 MiB, min((k + 1) * 4 MiB, size))); for every block
-holding at least one non-zero 512-byte page::
+Pieces: the maximal runs of non-zero 512-byte pages, cut at every multiple of 4 MiB (so no piece
+crosses one, and each is at most 4 MiB: one Put Page request). They depend on the content only.
 
-    leaf(k) = sha256(for each maximal run of non-zero pages inside block k, in order:
-                     the run's bytes, then its offset and length as 8-byte big-endian)
-    fingerprint = "sha256:" + sha256(b"vmimage-fp-v2\0" + size as 8-byte big-endian
-                                     + for each such block, in order: k as 8-byte big-endian + leaf(k))
+Fingerprint (``vmimage-fp-v3``), a content identity that does not depend on how the file system
+stores the file (a copy whose holes were filled with zeros has the same fingerprint)::
 
-Blocks are hashed in parallel (hashlib releases the GIL), so the scan runs on every core. The scan
-reads the data extents once and, as a by-product, yields the upload plan (the non-zero runs cut
-into pieces of at most 4 MiB). The upload reads only those pieces again: two reads of the data,
-because the idempotence decision must be made before anything is sent.
+    fingerprint = "sha256:" + sha256(b"vmimage-fp-v3\0" + size as 8-byte big-endian
+                                     + for each piece, in order: its offset and length as 8-byte
+                                       big-endian + md5(the piece's bytes) (16 bytes))
+
+Every data byte is hashed once, with MD5, and that digest is also the piece's Content-MD5 when it
+is sent (the service checks it: a source that changed after the scan is refused, not uploaded).
+The pieces of one 4 MiB block do not depend on other blocks, so blocks are read and hashed in
+parallel (hashlib releases the GIL) and the scan runs on every core. The scan reads the data
+extents once and yields the pieces (offset, length, md5) as it goes; the upload reads each piece
+again (usually from the page cache), because the idempotence decision may need the fingerprint
+before anything is sent. ``vmimage-fp-v2`` fingerprints of earlier versions simply differ.
 """
 
 from __future__ import annotations
@@ -38,8 +41,8 @@ from ansible_collections.vmimage.azure.plugins.module_utils._vhd import extents 
 PAGE = 512
 MAX_PUT = 4 * 1024 * 1024  # Azure's limit for one Put Page request
 FP_PREFIX = 'sha256:'
-_FP_MAGIC = b'vmimage-fp-v2\0'
-BLOCK = MAX_PUT  # fingerprint leaf size
+_FP_MAGIC = b'vmimage-fp-v3\0'
+BLOCK = MAX_PUT  # pieces never cross a multiple of BLOCK
 
 
 def align_extents(extents, size, page=PAGE):
@@ -102,51 +105,66 @@ def total(ranges):
     return sum(length for _off, length in ranges)
 
 
-class Plan:
-    """Result of :func:`scan`: ``size``, ``fingerprint``, ``runs`` (maximal non-zero runs),
-    ``ranges`` (runs cut to 4 MiB), ``data_bytes`` (bytes in non-zero pages),
-    ``allocated_bytes`` (bytes in data extents) and ``md5`` (whole-file MD5 or None)."""
+def merge_runs(ranges):
+    """Adjacent ``(offset, length)`` ranges (ascending) merged into maximal runs."""
+    runs = []
+    for off, length in ranges:
+        if runs and runs[-1][0] + runs[-1][1] == off:
+            runs[-1] = (runs[-1][0], runs[-1][1] + length)
+        else:
+            runs.append((off, length))
+    return runs
 
-    def __init__(self, size, fingerprint, runs, allocated_bytes, md5=None, max_put=MAX_PUT):
+
+class Plan:
+    """Result of :func:`scan`: ``size``, ``fingerprint``, ``pieces`` (``(offset, length, md5)``:
+    the non-zero runs cut at multiples of 4 MiB, with the MD5 digest of their bytes), ``ranges``
+    (the pieces' ``(offset, length)``), ``runs`` (maximal non-zero runs), ``data_bytes`` (bytes in
+    non-zero pages), ``allocated_bytes`` (bytes in data extents) and ``md5`` (whole-file MD5 or None)."""
+
+    def __init__(self, size, fingerprint, pieces, allocated_bytes, md5=None):
         self.size = size
         self.fingerprint = fingerprint
-        self.runs = runs
-        self.ranges = list(split_ranges(runs, max_put))
-        self.data_bytes = total(runs)
+        self.pieces = pieces
+        self.ranges = [(off, length) for off, length, _md5 in pieces]
+        self.runs = merge_runs(self.ranges)
+        self.data_bytes = total(self.ranges)
         self.allocated_bytes = allocated_bytes
         self.md5 = md5
 
+    def digests(self):
+        """``{(offset, length): md5}`` of the pieces."""
+        return dict(((off, length), md5) for off, length, md5 in self.pieces)
 
-class _RunHasher:
-    """Feeds page-aligned pieces of one block in ascending order; hashes and records the non-zero runs."""
+
+class _BlockHasher:
+    """Feeds page-aligned pieces of one block in ascending order; records the non-zero runs with
+    the MD5 of their bytes."""
 
     def __init__(self):
-        self.hash = None
-        self.runs = []
-        self._open = None  # [start, end] of the run being hashed
+        self.pieces = []
+        self._open = None  # [start, end, md5] of the run being hashed
 
     def _close(self):
-        start, end = self._open
-        self.hash.update(struct.pack('>QQ', start, end - start))
-        self.runs.append((start, end - start))
+        start, end, md5 = self._open
+        self.pieces.append((start, end - start, md5.digest()))
         self._open = None
 
     def feed(self, offset, buf):
+        view = memoryview(buf)
         for s, e in _extents.nonzero_runs(buf):
             if self._open is not None and self._open[1] == offset + s:
                 self._open[1] = offset + e
             else:
                 if self._open is not None:
                     self._close()
-                if self.hash is None:
-                    self.hash = hashlib.sha256()
-                self._open = [offset + s, offset + e]
-            self.hash.update(buf[s:e])
+                self._open = [offset + s, offset + e, hashlib.md5()]
+            self._open[2].update(view[s:e])
 
     def finish(self):
         if self._open is not None:
             self._close()
-        return self.hash.digest() if self.hash is not None else None
+        return self.pieces
 
 
 def _blocks(extents, block):
@@ -176,10 +194,10 @@ def _read(fd, length, offset):
 
 
 def _scan_block(fd, segments):
-    hasher = _RunHasher()
+    hasher = _BlockHasher()
     for off, length in segments:
         hasher.feed(off, _read(fd, length, off))
-    return hasher.finish(), hasher.runs
+    return hasher.finish()
 
 
 def _ordered(items, func, workers):
@@ -205,35 +223,31 @@ def file_md5(fd, size, chunk=MAX_PUT):
 
 
 class Scanner:
-    """The scan, step by step: ``blocks()`` yields ``(k, runs)`` for every block with data while it
-    folds them into the fingerprint; afterwards ``plan()`` returns the :class:`Plan`. The upload
-    can consume ``blocks()`` directly, so that scanning and sending overlap."""
+    """The scan, step by step: ``blocks()`` yields ``(k, pieces)`` (``(offset, length, md5)``) for
+    every 4 MiB block with data while it folds them into the fingerprint; afterwards ``plan()``
+    returns the :class:`Plan`. The upload can consume ``blocks()`` directly, so that scanning and
+    sending overlap."""
 
     def __init__(self, fd, size, extents, content_md5=False, workers=None, block=BLOCK):
-        if size % PAGE or block % PAGE:
-            raise ValueError('size and block must be multiples of %d' % PAGE)
+        if size % PAGE or block % PAGE or not 0 < block <= MAX_PUT:
+            raise ValueError('size and block must be multiples of %d, block at most %d' % (PAGE, MAX_PUT))
         self.fd, self.size, self.block = fd, size, block
         self.extents = align_extents(extents, size)
         self.content_md5 = content_md5
         self.workers = workers or min(4, os.cpu_count() or 1)
         self._fp = hashlib.sha256(_FP_MAGIC + struct.pack('>Q', size))
-        self._runs = []
+        self._pieces = []
         self._plan = None
 
     def blocks(self):
         blocks = _blocks(self.extents, self.block)
-        for k, (leaf, block_runs) in _ordered(blocks, lambda segments: _scan_block(self.fd, segments), self.workers):
-            if leaf is None:
+        for k, pieces in _ordered(blocks, lambda segments: _scan_block(self.fd, segments), self.workers):
+            if not pieces:
                 continue
-            self._fp.update(struct.pack('>Q', k) + leaf)
-            runs = self._runs
-            for off, length in block_runs:
-                if runs and runs[-1][0] + runs[-1][1] == off:  # a run that crosses a block boundary
-                    runs[-1] = (runs[-1][0], runs[-1][1] + length)
-                else:
-                    runs.append((off, length))
-            yield k, block_runs
-        self._plan = Plan(self.size, FP_PREFIX + self._fp.hexdigest(), self._runs, total(self.extents),
+            self._fp.update(b''.join(struct.pack('>QQ', off, length) + md5 for off, length, md5 in pieces))
+            self._pieces.extend(pieces)
+            yield k, pieces
+        self._plan = Plan(self.size, FP_PREFIX + self._fp.hexdigest(), self._pieces, total(self.extents),
                           file_md5(self.fd, self.size) if self.content_md5 else None)
 
     @property

@@ -18,7 +18,10 @@ the blob is created with an empty fingerprint, which is recorded as soon as the 
 interruption before that point makes the next run start over, after it the next run resumes.
 Only non-zero pages are sent, in 512-aligned Put Page requests of at most 4 MiB, each with
 Content-MD5, ``concurrency`` at a time; at most ``2 * concurrency`` requests are queued and each
-reads its own bytes, so memory stays below ``concurrency * 4 MiB`` of page data.
+reads its own bytes, so memory stays below ``concurrency * 4 MiB`` of page data. A piece of the
+plan is sent with the MD5 the scan computed (its bytes are not hashed again), so a source that
+changed after the scan is refused by the service (``Md5Mismatch``); other ranges (a resume that
+cuts pieces differently) are hashed when they are sent.
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ from ansible_collections.vmimage.azure.plugins.module_utils._vhd import extents 
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image as _image
 
 try:
-    from azure.core.exceptions import ResourceNotFoundError, ResourceExistsError
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ResourceExistsError
     from azure.storage.blob import ContentSettings
 except ImportError:  # pragma: no cover - the module reports missing libraries first
     ResourceNotFoundError = ResourceExistsError = ContentSettings = None
+    HttpResponseError = Exception
 
 MIB = 1024 * 1024
 
@@ -51,6 +55,10 @@ class UploadError(Exception):
         super().__init__(message)
         self.resumable = resumable
         self.stats = stats or {}
+
+
+class SourceChanged(UploadError):
+    """The service refused a piece whose bytes no longer match the scan's MD5."""
 
 
 def _error_code(exc):
@@ -142,16 +150,17 @@ class PageBlobUploader:
         self._fingerprint_recorded = bool(fingerprint)
 
     def _streamed_ranges(self):
-        """Ranges as the scan finds them. The scan runs in its own thread, ahead of the upload
-        (only ``(offset, length)`` pairs wait in the queue, no data), and records the fingerprint
+        """Pieces as the scan finds them. The scan runs in its own thread, ahead of the upload
+        (only ``(offset, length, md5)`` wait in the queue, no data), and records the fingerprint
         as soon as it is done: from then on an interrupted upload can be resumed."""
         found = queue.Queue()
         done = object()
 
         def scan():
             try:
-                for piece in _plan.merge_split(run for _k, runs in self.source.blocks() for run in runs):
-                    found.put(piece)
+                for _k, pieces in self.source.blocks():
+                    for piece in pieces:
+                        found.put(piece)
                 plan = self.plan
                 self.client.set_blob_metadata(_state.metadata(_state.UPLOADING, plan.fingerprint, plan.size))
                 self._fingerprint_recorded = True
@@ -172,12 +181,24 @@ class PageBlobUploader:
         finally:
             scanner.join()  # even after a failed request: the fingerprint makes the blob resumable
 
-    def _put(self, offset, length):
+    def _put(self, offset, length, md5=None):
         data = os.pread(self.fd, length, offset)
         if len(data) != length:
             raise UploadError('Short read at offset %d: the source changed during the upload.' % offset,
                               resumable=True)
-        self.client.upload_page(data, offset=offset, length=length, validate_content=True)
+        if md5 is None:
+            self.client.upload_page(data, offset=offset, length=length, validate_content=True)
+        else:
+            # The scan's digest of these bytes: sent as Content-MD5 and checked by the service.
+            try:
+                self.client.upload_page(data, offset=offset, length=length, validate_content=False,
+                                        transactional_content_md5=md5)
+            except HttpResponseError as exc:
+                if _error_code(exc) != 'Md5Mismatch':
+                    raise
+                raise SourceChanged('The source changed during the upload (the %d bytes at offset %d differ '
+                                    'from what the scan read); run the task again.' % (length, offset),
+                                    resumable=True) from exc
         with self._lock:
             self._requests += 1
             self._sent += length
@@ -187,14 +208,15 @@ class PageBlobUploader:
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             pending = set()
             try:
-                for offset, length in ranges:
+                for item in ranges:
+                    offset, length = item[0], item[1]
                     if offset % _plan.PAGE or length % _plan.PAGE or not 0 < length <= _plan.MAX_PUT:
                         raise ValueError('bad page range (%d, %d)' % (offset, length))
                     while len(pending) >= limit:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for future in done:
                             future.result()
-                    pending.add(pool.submit(self._put, offset, length))
+                    pending.add(pool.submit(self._put, *item))
                 for future in pending:
                     future.result()
             except BaseException:
@@ -224,7 +246,11 @@ class PageBlobUploader:
                 raise UploadError('Cannot create the page blob: %s' % _client.explain(exc, self.auth)) from exc
         else:
             self._fingerprint_recorded = True
-        ranges = self._streamed_ranges() if prepared['stream'] else prepared['ranges']
+        if prepared['stream']:
+            ranges = self._streamed_ranges()
+        else:  # the scan's digest for every range that is one of its pieces
+            digests = self.plan.digests()
+            ranges = [(off, length, digests.get((off, length))) for off, length in prepared['ranges']]
         try:
             self._send(ranges)
             plan = self.plan
@@ -236,12 +262,14 @@ class PageBlobUploader:
                 ranges.close()  # waits for the scan, which records the fingerprint if it still can
             stats = self.stats(started)
             cause = exc.args[0] if isinstance(exc, UploadError) else _client.explain(exc, self.auth)
-            if self._fingerprint_recorded:
+            if isinstance(exc, SourceChanged):
+                advice = 'once the source no longer changes, running the task again uploads it'
+            elif self._fingerprint_recorded:
                 advice = 'run the task again with the same source to resume it'
             else:
                 advice = ('it stopped before the source fingerprint was recorded, so running the task '
                           'again uploads it from the start')
-            raise UploadError(
+            raise (SourceChanged if isinstance(exc, SourceChanged) else UploadError)(
                 'Upload interrupted after %d bytes: %s The blob is left in state %r; %s.' % (
                     stats['bytes_uploaded'], cause.rstrip('.') + '.', _state.UPLOADING, advice),
                 resumable=self._fingerprint_recorded, stats=stats) from exc

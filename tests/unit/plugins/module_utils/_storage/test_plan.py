@@ -30,6 +30,18 @@ def naive_runs(data, base=0):
     return [(s, e - s) for s, e in runs]
 
 
+def naive_pieces(data):
+    """The runs cut at every multiple of 4 MiB."""
+    pieces = []
+    for off, length in naive_runs(data):
+        end = off + length
+        while off < end:
+            step = min(end, (off // (4 * MIB) + 1) * 4 * MIB) - off
+            pieces.append((off, step))
+            off += step
+    return pieces
+
+
 def random_image(rng, pages):
     """Pages that are zero, random, or zero but for one byte (the hardest case for a zero test)."""
     out = bytearray()
@@ -163,6 +175,8 @@ def test_scan_plans_only_nonzero_pages(image):
     assert p.runs == naive_runs(data)
     assert p.data_bytes == sum(n for _o, n in naive_runs(data))
     assert all(n <= plan.MAX_PUT and o % PAGE == 0 and n % PAGE == 0 for o, n in p.ranges)
+    assert all(o // plan.MAX_PUT == (o + n - 1) // plan.MAX_PUT for o, n in p.ranges)  # no 4 MiB line crossed
+    assert p.ranges == naive_pieces(data)
     assert sum(n for _o, n in p.ranges) == p.data_bytes
     rebuilt = bytearray(len(data))
     for o, n in p.ranges:
@@ -195,28 +209,46 @@ def test_fingerprint_changes_with_one_byte_offset_or_size(image, tmp_path):
 
 
 def test_fingerprint_definition(tmp_path):
-    """The documented formula, computed independently (runs inside 4 MiB blocks, leaves, root)."""
+    """The documented formula, computed independently (pieces cut at 4 MiB lines, their MD5s, root)."""
     import struct
     path = write_image(tmp_path / 'def', 12 * MIB, {PAGE: b'\1' * (2 * PAGE), 4 * MIB - PAGE: b'\2' * (2 * PAGE),
                                                     9 * MIB: b'\3' * 10})
     data = path.read_bytes()
-    root = hashlib.sha256(b'vmimage-fp-v2\0' + struct.pack('>Q', len(data)))
-    blocks = {0: [(PAGE, 2 * PAGE), (4 * MIB - PAGE, PAGE)], 1: [(4 * MIB, PAGE)], 2: [(9 * MIB, PAGE)]}
-    for k, runs in sorted(blocks.items()):
-        leaf = hashlib.sha256()
-        for start, length in runs:
-            leaf.update(data[start:start + length] + struct.pack('>QQ', start, length))
-        root.update(struct.pack('>Q', k) + leaf.digest())
+    pieces = [(PAGE, 2 * PAGE), (4 * MIB - PAGE, PAGE), (4 * MIB, PAGE), (9 * MIB, PAGE)]
+    root = hashlib.sha256(b'vmimage-fp-v3\0' + struct.pack('>Q', len(data)))
+    for start, length in pieces:
+        root.update(struct.pack('>QQ', start, length) + hashlib.md5(data[start:start + length]).digest())
     p = scan_path(str(path))
     assert p.fingerprint == 'sha256:' + root.hexdigest()
+    assert p.ranges == pieces  # the run across the 4 MiB line is cut there
     assert p.runs == [(PAGE, 2 * PAGE), (4 * MIB - PAGE, 2 * PAGE), (9 * MIB, PAGE)]  # merged across blocks
+
+
+def test_plan_digests_are_md5_of_the_file_bytes(image):
+    data = image.read_bytes()
+    for extents in (sparse_extents(str(image)), None, [(o, 4096) for o in range(0, 32 * MIB, 4096)]):
+        p = scan_path(str(image), extents=extents, workers=3)
+        assert [(o, n) for o, n, _d in p.pieces] == p.ranges == naive_pieces(data)
+        assert all(d == hashlib.md5(data[o:o + n]).digest() for o, n, d in p.pieces)
+        assert p.digests() == dict(((o, n), hashlib.md5(data[o:o + n]).digest()) for o, n in p.ranges)
+
+
+def test_streamed_blocks_carry_the_plan_pieces(image):
+    fd = os.open(str(image), os.O_RDONLY)
+    try:
+        scanner = plan.Scanner(fd, 32 * MIB, sparse_extents(str(image)), workers=2)
+        blocks = list(scanner.blocks())
+    finally:
+        os.close(fd)
+    assert all(o // plan.BLOCK == k for k, pieces in blocks for o, _n, _d in pieces)
+    assert scanner.done and [piece for _k, pieces in blocks for piece in pieces] == scanner.plan().pieces
 
 
 @pytest.mark.parametrize('workers', [1, 2, 5])
 def test_scan_is_the_same_with_any_number_of_workers(image, workers):
     one = scan_path(str(image), extents=sparse_extents(str(image)), workers=1)
     other = scan_path(str(image), extents=sparse_extents(str(image)), workers=workers)
-    assert (one.fingerprint, one.runs, one.ranges) == (other.fingerprint, other.runs, other.ranges)
+    assert (one.fingerprint, one.runs, one.pieces) == (other.fingerprint, other.runs, other.pieces)
 
 
 def test_content_md5_covers_holes(image):
@@ -229,3 +261,5 @@ def test_scan_rejects_unaligned_sizes(tmp_path):
     path = write_image(tmp_path / 'odd', 1000, {0: b'x'})
     with pytest.raises(ValueError):
         scan_path(str(path))
+    with pytest.raises(ValueError):
+        scan_path(str(write_image(tmp_path / 'even', 1024, {0: b'x'})), block=2 * plan.MAX_PUT)
