@@ -49,13 +49,8 @@ def write_fixed_vhd(path, size, chunks):
     """Write a sparse fixed VHD of ``size`` bytes of disk data (plus the footer) holding
     ``chunks`` ({offset: bytes}); everything else is a hole. Returns the path."""
     from ansible_collections.vmimage.azure.plugins.module_utils._vhd.footer import new_fixed_footer
-    with open(path, 'wb') as f:
-        f.truncate(size)
-        for offset, data in sorted(chunks.items()):
-            f.seek(offset)
-            f.write(data)
-        f.seek(size)
-        f.write(new_fixed_footer(size).pack())
+    from ansible_collections.vmimage.azure.tests.support.images import write_sparse
+    write_sparse(path, size + 512, sorted(chunks.items()) + [(size, new_fixed_footer(size).pack())])
     return Path(path)
 
 

@@ -19,14 +19,10 @@ import pytest
 @pytest.fixture
 def make_file(tmp_path):
     """make_file(name, size, writes=((offset, bytes), ...)) -> path of a sparse file."""
+    from ansible_collections.vmimage.azure.tests.support.images import write_sparse
+
     def make(name, size, writes=()):
-        path = tmp_path / name
-        with open(path, 'wb') as fh:
-            fh.truncate(size)
-            for offset, data in writes:
-                fh.seek(offset)
-                fh.write(data)
-        return str(path)
+        return write_sparse(tmp_path / name, size, writes)
     return make
 
 

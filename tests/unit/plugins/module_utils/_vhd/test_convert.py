@@ -15,18 +15,14 @@ import pytest
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import convert
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import footer as vhd_footer
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
+from ansible_collections.vmimage.azure.tests.support.images import write_sparse
 
 MIB = 1 << 20
 needs_qemu = pytest.mark.skipif(shutil.which('qemu-img') is None, reason='qemu-img not installed')
 
 
 def make_raw(path, size, marks=((0, b'boot'),)):
-    with open(path, 'wb') as fh:
-        fh.truncate(size)
-        for offset, data in marks:
-            fh.seek(offset)
-            fh.write(data)
-    return str(path)
+    return write_sparse(path, size, marks)
 
 
 def state(path):
