@@ -31,6 +31,9 @@ description:
     soon as the scan is done; if it is interrupted before that, the next run starts over.
 author:
   - vmimage.azure maintainers (@vmimage)
+requirements:
+  - azure-storage-blob >= 12.20.0
+  - azure-core >= 1.30.0
 extends_documentation_fragment:
   - vmimage.azure.azure_auth
 options:
@@ -269,6 +272,7 @@ def main():
                             ('blob_url', 'container'), ('blob_url', 'blob'),
                             ('connection_string', 'account_key'), ('connection_string', 'sas_token')],
         required_one_of=[('blob_url', 'account_url', 'connection_string')],
+        required_libs=[('azure-storage-blob', _client.IMPORT_ERROR)],
     )
     params = azure.params
     if params['concurrency'] < 1 or params['concurrency'] > 64:
