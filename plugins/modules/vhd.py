@@ -17,9 +17,11 @@ description:
     1 MiB boundary, so no data is copied and the run takes constant time whatever the size.
   - A fixed VHD whose size is not a whole number of MiB, or whose footer readers would size
     differently, is realigned in place (old footer cut off, file grown sparsely, new footer).
-  - qcow2, VMDK, VHDX and dynamic or differencing VHD images are converted with
+  - qcow2, VMDK, VHDX and dynamic VHD images are converted with
     C(qemu-img convert) into a temporary file next to the target, which then replaces the target;
     nothing half-made is left under the target name.
+  - A differencing VHD is refused: part of its data lives in its parent, which C(qemu-img) would
+    leave out. Merge it into its parent first.
   - An image that is already an aligned fixed VHD is left alone (C(changed=false)).
   - Nothing is written when the input is bad (missing, empty, not whole sectors, damaged footer,
     truncated, rejected by C(qemu-img)), when O(dest) exists, or when the target is not writable.

@@ -123,9 +123,16 @@ def _vpc_state(fd, size, path):
                        '(truncate -s -512) and run again' % (path, ftr.checksum, ftr.computed_checksum))
     if ftr.disk_type != vhd_footer.DISK_TYPE_FIXED:
         try:
-            dynamic.read_dynamic(fd, ftr)
+            info = dynamic.read_dynamic(fd, ftr)
         except VhdError as exc:     # truncated or damaged dynamic/differencing VHD
             raise VhdError(exc.code, '%s: %s' % (path, exc.message)) from None
+        if ftr.disk_type == vhd_footer.DISK_TYPE_DIFFERENCING:
+            # qemu-img reads a differencing VHD as if it had no parent: converting it would
+            # silently drop every block that lives in the parent.
+            parent = (info.get('parent') or {}).get('name') or 'its parent'
+            raise VhdError('differencing_vhd', '%s is a differencing VHD: part of its data is in %s. Merge it into '
+                           'its parent first (Hyper-V: Merge-VHD), then run vmimage.azure.vhd on the merged disk'
+                           % (path, parent))
         return ftr, None, ftr.current_size
     legacy = size % SECTOR == SECTOR - 1
     data_size = size - (SECTOR - 1 if legacy else SECTOR)

@@ -146,7 +146,8 @@ def _check_vpc(fd, size, rep):
             rep.problem('dynamic_vhd', 'This is a dynamic VHD; Azure takes only fixed VHDs: %s.' % _CONVERT)
         else:
             rep.problem('differencing_vhd', 'This is a differencing VHD that needs its parent; Azure takes only fixed '
-                        'VHDs: merge it with its parent into a fixed VHD (vmimage.azure.vhd converts the chain).')
+                        'VHDs: merge it into its parent first (Hyper-V: Merge-VHD), then run vmimage.azure.vhd on the '
+                        'merged disk.')
         return
     if footer.disk_type != DISK_TYPE_FIXED or tail is None:
         rep.problem('bad_cookie', 'The file has no valid fixed VHD footer in its last 512 bytes (disk type %r): '

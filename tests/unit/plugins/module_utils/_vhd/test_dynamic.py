@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import convert
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import dynamic
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import footer as vf
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
@@ -121,6 +122,19 @@ def test_differencing_parent(qemu_img, tmp_path, make_file):
     assert info['parent']['name'] == 'C:\\disks\\base.vhd'
     assert info['parent']['timestamp'] == 12345
     assert info['parent']['locators'] == [{'platform': 'W2ku', 'path': 'C:\\disks\\base.vhd'}]
+
+
+def test_differencing_vhd_is_refused_by_convert_and_left_alone(qemu_img, tmp_path, make_file):
+    path = dynamic_vhd(qemu_img, tmp_path, make_file)
+    make_differencing(path, 'C:\\disks\\base.vhd', uuid.uuid4())
+    with open(path, 'rb') as fh:
+        before = fh.read()
+    with pytest.raises(VhdError) as err:
+        convert.plan(path)
+    assert err.value.code == 'differencing_vhd' and 'base.vhd' in err.value.message and 'Merge' in err.value.message
+    with open(path, 'rb') as fh:
+        assert fh.read() == before
+    assert sorted(os.listdir(tmp_path)) == ['dyn.vhd', 'src.raw']
 
 
 def test_header_checksum_detects_damage(qemu_img, tmp_path):
