@@ -20,7 +20,7 @@ description:
   - qcow2, VMDK, VHDX and dynamic VHD images are converted with
     C(qemu-img convert) into a temporary file next to the target, which then replaces the target;
     nothing half-made is left under the target name.
-  - A differencing VHD is refused: part of its data lives in its parent, which C(qemu-img) would
+  - A differencing VHD is refused, because part of its data lives in its parent, which C(qemu-img) would
     leave out. Merge it into its parent first.
   - An image that is already an aligned fixed VHD is left alone (C(changed=false)).
   - Nothing is written when the input is bad (missing, empty, not whole sectors, damaged footer,
