@@ -30,10 +30,6 @@ from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import V
 MIB = 1 << 20
 SECTOR = 512
 SOURCE_FORMATS = ('auto', 'raw', 'vpc', 'qcow2', 'vmdk', 'vhdx')
-# Creators whose footer qemu sizes by current_size; for any other creator it multiplies out the
-# CHS geometry (unless that geometry is the maximum), see qemu's block/vpc.c.
-QEMU_CURRENT_SIZE_CREATORS = (b'win ', b'qem2', b'd2v ', b'tap\0', b'CTXS')
-MAX_CHS = (65535, 16, 255)
 QEMU_HINT = 'install qemu-utils (Debian/Ubuntu) or qemu-img (RHEL/Fedora)'
 
 
@@ -41,19 +37,10 @@ def align_up(size, boundary=MIB):
     return -(-size // boundary) * boundary
 
 
-def _creator(ftr):
-    app = ftr.creator_app
-    return app.encode('latin-1') if isinstance(app, str) else bytes(app)
-
-
 def reader_sizes(ftr):
     """The virtual sizes the readers that matter derive from a footer (Azure and Hyper-V use
     current_size; qemu uses the CHS geometry for creators it does not know)."""
-    sizes = {ftr.current_size}
-    chs = (ftr.cylinders, ftr.heads, ftr.sectors)
-    if _creator(ftr)[:4].ljust(4, b'\0') not in QEMU_CURRENT_SIZE_CREATORS and chs != MAX_CHS:
-        sizes.add(chs[0] * chs[1] * chs[2] * SECTOR)
-    return sizes
+    return {ftr.current_size, ftr.qemu_size}
 
 
 def qemu_img():

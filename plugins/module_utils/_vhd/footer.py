@@ -33,6 +33,10 @@ MAX_CHS_SECTORS = 65535 * 16 * 255
 CREATOR_APP = 'win '
 CREATOR_VERSION = 0x000A0000
 CREATOR_HOST_OS = 'Wi2k'
+MAX_CHS = (65535, 16, 255)
+# Creators whose footer qemu sizes by current_size; for any other creator it multiplies out the
+# CHS geometry, unless that geometry is the maximum (qemu's block/vpc.c).
+QEMU_CURRENT_SIZE_CREATORS = ('win ', 'qem2', 'd2v ', 'tap\0', 'CTXS')
 VHD_EPOCH = 946684800  # 2000-01-01T00:00:00Z as a Unix time
 
 _LAYOUT = struct.Struct('>8sIIQI4sI4sQQHBBII16sB427s')
@@ -131,6 +135,14 @@ class Footer:
     @property
     def cookie_ok(self):
         return self.cookie == COOKIE
+
+    @property
+    def qemu_size(self):
+        """The virtual size qemu reads from this footer (Azure and Hyper-V read current_size)."""
+        chs = (self.cylinders, self.heads, self.sectors)
+        if self.creator_app in QEMU_CURRENT_SIZE_CREATORS or chs == MAX_CHS:
+            return self.current_size
+        return self.cylinders * self.heads * self.sectors * 512
 
     @property
     def disk_type_name(self):

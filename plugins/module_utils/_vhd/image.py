@@ -34,8 +34,6 @@ OS_DISK_LIMIT_V2 = 4 * TIB
 PAGE_BLOB_LIMIT = 8 * TIB
 UPLOAD_LIMIT = 32767 * GIB
 # creator applications whose current_size qemu trusts (block/vpc.c); it uses CHS for the others
-_QEMU_TRUSTS_SIZE = ('win ', 'd2v ', 'qem2', 'tap\0', 'CTXS')
-MAX_GEOMETRY = (65535, 16, 255)
 _VHDX_METADATA_REGION = uuid.UUID('8b7ca206-4790-4b9a-b8fe-575f050f886e').bytes_le
 _VHDX_VIRTUAL_SIZE = uuid.UUID('2fa54224-cd1b-4876-b211-5dbed83bf4b8').bytes_le
 _CONVERT = 'convert it with vmimage.azure.vhd, which writes an aligned fixed VHD'
@@ -160,12 +158,11 @@ def _check_vpc(fd, size, rep):
     if current % ALIGNMENT:
         rep.problem('misaligned', 'The virtual size (%d bytes) is not a multiple of 1 MiB, which Azure requires: resize '
                     'it with vmimage.azure.vhd (it rounds up to the next MiB).' % current)
-    geometry = (footer.cylinders, footer.heads, footer.sectors)
-    if footer.creator_app not in _QEMU_TRUSTS_SIZE and geometry != MAX_GEOMETRY and (
-            footer.cylinders * footer.heads * footer.sectors * 512 != current):
+    if footer.qemu_size != current:
         rep.problem('geometry_mismatch', 'The footer geometry (CHS %d/%d/%d) does not multiply out to the current size and '
                     'its creator %r is not one qemu trusts for the size, so qemu reads the disk as %d bytes; rewrite the '
-                    'footer with vmimage.azure.vhd.' % (geometry + (footer.creator_app, footer.cylinders * footer.heads * footer.sectors * 512)),
+                    'footer with vmimage.azure.vhd.' % (footer.cylinders, footer.heads, footer.sectors, footer.creator_app,
+                                                        footer.qemu_size),
                     'warning')
 
 
