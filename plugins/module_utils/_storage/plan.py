@@ -68,24 +68,6 @@ def split_ranges(runs, max_len=MAX_PUT):
             off += step
 
 
-def merge_split(runs, max_len=MAX_PUT):
-    """Like ``split_ranges`` over ``runs`` (ascending) whose adjacent members are first merged,
-    but streaming: pieces come out as soon as they are known."""
-    start = end = None
-    for off, length in runs:
-        if start is not None and off == end:
-            end += length
-        else:
-            if start is not None:
-                yield from split_ranges([(start, end - start)], max_len)
-            start, end = off, off + length
-        while end - start >= max_len:  # a full piece never changes: hand it out now
-            yield start, max_len
-            start += max_len
-    if start is not None and end > start:
-        yield from split_ranges([(start, end - start)], max_len)
-
-
 def subtract_ranges(ranges, present):
     """Parts of ``ranges`` (``(offset, length)``) not covered by ``present`` (``(start, end)``
     inclusive-exclusive pairs, e.g. page ranges already on the blob). Both sorted or not."""

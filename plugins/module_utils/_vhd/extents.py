@@ -7,8 +7,9 @@
 # the collection.
 """Where a file holds data: SEEK_DATA/SEEK_HOLE extents, then non-zero 512-byte pages inside them.
 
-Upload code walks ``nonzero_ranges`` (or ``nonzero_chunks``, which hands out the bytes it read) so
-it never reads holes and never sends pages of zeros. Reads are bounded by ``read_size``.
+``nonzero_ranges`` (data_bytes of an image) never reads holes; ``page_aligned`` and ``nonzero_runs``
+are shared with the upload planner, which never sends pages of zeros. Reads are bounded by
+``read_size``.
 """
 
 from __future__ import annotations
@@ -195,20 +196,6 @@ def nonzero_ranges(fd, extents, page=PAGE, max_len=MAX_RANGE, read_size=MAX_RANG
     """
     for group in _merged(_segments(fd, extents, page, max_len, read_size), max_len):
         yield group[0][0], sum(seg[3] - seg[2] for seg in group)
-
-
-def nonzero_chunks(fd, extents, page=PAGE, max_len=MAX_RANGE, read_size=MAX_RANGE):
-    """Like ``nonzero_ranges`` but yields ``(offset, data)`` with the bytes already read.
-
-    ``data`` is a ``memoryview`` (no copy when a range came from one read, which is always the
-    case when ``read_size`` equals ``max_len``); it is valid until the next iteration.
-    """
-    for group in _merged(_segments(fd, extents, page, max_len, read_size), max_len):
-        if len(group) == 1:
-            off, buf, a, b = group[0]
-            yield off, memoryview(buf)[a:b]
-        else:
-            yield group[0][0], memoryview(b''.join(buf[a:b] for _off, buf, a, b in group))
 
 
 @dataclasses.dataclass

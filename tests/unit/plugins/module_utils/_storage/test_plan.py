@@ -86,24 +86,6 @@ def test_split_ranges_cap_and_alignment(length):
     assert len(pieces) == -(-length // plan.MAX_PUT)
 
 
-@pytest.mark.parametrize('seed', range(10))
-def test_merge_split_equals_split_of_merged_runs(seed):
-    rng = random.Random(seed)
-    runs, pos = [], 0
-    for _run in range(200):
-        pos += rng.choice([0, 0, PAGE * rng.randrange(1, 50)])  # often adjacent
-        n = PAGE * rng.randrange(1, 20000)
-        runs.append((pos, n))
-        pos += n
-    merged = []
-    for off, n in runs:
-        if merged and merged[-1][0] + merged[-1][1] == off:
-            merged[-1] = (merged[-1][0], merged[-1][1] + n)
-        else:
-            merged.append((off, n))
-    assert list(plan.merge_split(runs)) == list(plan.split_ranges(merged))
-
-
 @pytest.mark.parametrize('seed', range(20))
 def test_subtract_ranges_matches_page_sets(seed):
     rng = random.Random(seed)
