@@ -272,13 +272,12 @@ def main():
                             ('blob_url', 'container'), ('blob_url', 'blob'),
                             ('connection_string', 'account_key'), ('connection_string', 'sas_token')],
         required_one_of=[('blob_url', 'account_url', 'connection_string')],
+        required_by={'account_url': ('container', 'blob'), 'connection_string': ('container', 'blob')},
         required_libs=[('azure-storage-blob', _client.IMPORT_ERROR)],
     )
     params = azure.params
     if params['concurrency'] < 1 or params['concurrency'] > 64:
         azure.fail('concurrency must be between 1 and 64, not %d.' % params['concurrency'])
-    if not params['blob_url'] and not (params['container'] and params['blob']):
-        azure.fail('account_url and connection_string need container and blob.')
     try:
         result = _upload.upload_vhd(params['path'], params, check_mode=azure.check_mode,
                                     token_credential=azure.credential)

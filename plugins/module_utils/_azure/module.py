@@ -30,8 +30,8 @@ class AzureModule(object):
     """Wraps AnsibleModule: auth options, library checks, lazy credential and clients, clean failures."""
 
     def __init__(self, argument_spec, supports_check_mode=True, mutually_exclusive=None,
-                 required_together=None, required_one_of=None, required_if=None, auth=True,
-                 required_libs=None):
+                 required_together=None, required_one_of=None, required_if=None, required_by=None,
+                 auth=True, required_libs=None):
         spec = dict(argument_spec)
         if auth:
             clash = set(spec) & set(_auth.AUTH_ARGSPEC)
@@ -41,7 +41,7 @@ class AzureModule(object):
         self.module = AnsibleModule(
             argument_spec=spec, supports_check_mode=supports_check_mode,
             mutually_exclusive=mutually_exclusive, required_together=required_together,
-            required_one_of=required_one_of, required_if=required_if)
+            required_one_of=required_one_of, required_if=required_if, required_by=required_by)
         self._credential = None
         self._clients = {}
         libs = (list(REQUIRED_LIBS) if auth else []) + list(required_libs or [])

@@ -33,7 +33,6 @@ OS_DISK_LIMIT_V1 = 2 * TIB
 OS_DISK_LIMIT_V2 = 4 * TIB
 PAGE_BLOB_LIMIT = 8 * TIB
 UPLOAD_LIMIT = 32767 * GIB
-# creator applications whose current_size qemu trusts (block/vpc.c); it uses CHS for the others
 _VHDX_METADATA_REGION = uuid.UUID('8b7ca206-4790-4b9a-b8fe-575f050f886e').bytes_le
 _VHDX_VIRTUAL_SIZE = uuid.UUID('2fa54224-cd1b-4876-b211-5dbed83bf4b8').bytes_le
 _CONVERT = 'convert it with vmimage.azure.vhd, which writes an aligned fixed VHD'
