@@ -177,7 +177,7 @@ def _blocks(extents, block):
 
 
 def _read(fd, length, offset):
-    buf = os.pread(fd, length, offset)
+    buf = _extents.read_at(fd, length, offset)
     if len(buf) != length:
         raise IOError('short read at offset %d: the source changed while reading' % offset)
     return buf
