@@ -1,0 +1,58 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""pytest fixtures for the ARM fake.
+
+    pytest_plugins = ['ansible_collections.vmimage.azure.tests.support.arm_fake.fixtures']
+    # or: from ansible_collections.vmimage.azure.tests.support.arm_fake.fixtures import arm_fake_server, arm
+
+``arm_fake_server``: one strict ArmFake per test module. ``arm``: that fake, reset (no resources,
+requests, faults; knobs at their defaults) before each test. ``arm_compute``: a factory
+``arm_compute(**client_kwargs) -> ComputeManagementClient`` talking to it (metadata, token and
+CA trust as a real user's client would have).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope='module')
+def arm_fake_server(tmp_path_factory):
+    from ansible_collections.vmimage.azure.tests.support.arm_fake import ArmFake
+    from ansible_collections.vmimage.azure.tests.support.tls import make_tls
+    with ArmFake(make_tls(tmp_path_factory.mktemp('arm-fake-tls')), strict=True) as fake:
+        yield fake
+
+
+@pytest.fixture
+def arm(arm_fake_server):
+    arm_fake_server.reset()
+    return arm_fake_server
+
+
+def compute_client(fake, **kwargs):
+    """A ComputeManagementClient for ``fake``, configured from its metadata endpoint.
+
+    The CA must already be trusted (REQUESTS_CA_BUNDLE / SSL_CERT_FILE, see ``fake.env()``)."""
+    import requests
+    from azure.identity import ClientSecretCredential
+    from azure.mgmt.compute import ComputeManagementClient
+    meta = requests.get(fake.metadata_url, timeout=10).json()
+    auth = meta['authentication']
+    credential = ClientSecretCredential(fake.tenant, fake.client_id, fake.client_secret,
+                                        authority=auth['loginEndpoint'], disable_instance_discovery=True)
+    kwargs.setdefault('polling_interval', 0)
+    kwargs.setdefault('credential_scopes', [auth['audiences'][0].rstrip('/') + '/.default'])
+    return ComputeManagementClient(credential, fake.subscription_id, base_url=fake.url, **kwargs)
+
+
+@pytest.fixture
+def arm_compute(arm, monkeypatch):
+    for name, value in arm.env().items():
+        if name in ('REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE'):
+            monkeypatch.setenv(name, value)
+
+    def make(**kwargs):
+        return compute_client(arm, **kwargs)
+    return make
