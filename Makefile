@@ -168,6 +168,8 @@ bench: deps
 	$(RUN_ENV) $(VPY) benchmarks/bench_vhd.py $(BENCH_ARGS)
 	@# bench_upload.py starts its own in-memory Azurite.
 	$(RUN_ENV) $(VPY) benchmarks/bench_upload.py $(BENCH_ARGS)
+	@# bench_arm.py starts its own ARM fake.
+	$(RUN_ENV) $(VPY) benchmarks/bench_arm.py $(BENCH_ARGS)
 
 # ---------------------------------------------------------------------------------------------
 # Demo: the VHD steps on a generated disk, uploaded to a local Azurite.

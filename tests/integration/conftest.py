@@ -114,3 +114,58 @@ def upload_playbook_command():
     """``playbook_command(workdir, tasks, verbosity=0) -> (argv, env, results path)``, for tests
     that start (and kill) ansible-playbook themselves."""
     return playbook_command
+
+
+# --- Azure Resource Manager modules: the ARM fake --------------------------------------------------
+
+@pytest.fixture(scope='module')
+def arm_server(tmp_path_factory):
+    """One ARM fake (strict: request bodies are validated against the REST spec's schemas) per test module."""
+    from ansible_collections.vmimage.azure.tests.support.arm_fake import ArmFake
+    from ansible_collections.vmimage.azure.tests.support.tls import make_tls
+    with ArmFake(make_tls(tmp_path_factory.mktemp('arm-tls')), strict=True) as fake:
+        yield fake
+
+
+@pytest.fixture
+def arm(arm_server):
+    """The ARM fake, emptied, with one resource group ``rg`` in westeurope.
+
+    Long-running operations answer Retry-After: 1 (an integer, as ARM sends it) so that a test
+    proves the poller honours it without waiting long."""
+    arm_server.reset()
+    arm_server.retry_after = 1
+    arm_server.lro_polls = 1
+    arm_server.add_resource_group('rg', location='westeurope')
+    return arm_server
+
+
+@pytest.fixture
+def arm_playbook(tmp_path, arm_server):
+    """``run(tasks, verbosity=0, env=None, auth=True) -> (results, output)``: run tasks in one
+    ansible-playbook with the environment AWX's Azure credential would inject (``arm.env()``),
+    and the CA of the fake trusted. ``env`` adds or (with None values) removes variables."""
+    def run(tasks, verbosity=0, env=None, auth=True):
+        argv, base_env, out = playbook_command(tmp_path, tasks, verbosity)
+        # Nothing of the developer's or CI's own Azure setup may leak in: no AZURE_* variables, and a
+        # HOME of its own (~/.azure/credentials and the Azure CLI's profile are credential sources).
+        for name in [n for n in base_env if n.startswith(('AZURE_', 'ANSIBLE_AZURE_', 'IDENTITY_', 'MSI_'))]:
+            del base_env[name]
+        home = tmp_path / 'home'
+        home.mkdir(exist_ok=True)
+        base_env['HOME'] = str(home)
+        base_env.update(arm_server.env() if auth else dict(
+            (k, v) for k, v in arm_server.env().items() if k in ('REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE')))
+        for name, value in (env or {}).items():
+            if value is None:
+                base_env.pop(name, None)
+            else:
+                base_env[name] = value
+        if out.exists():
+            out.unlink()
+        proc = subprocess.run(argv, capture_output=True, text=True, env=base_env, cwd=str(tmp_path), check=False)
+        output = proc.stdout + proc.stderr
+        if proc.returncode != 0 or not out.exists():
+            raise AssertionError('ansible-playbook failed (%d):\n%s' % (proc.returncode, output[-6000:]))
+        return json.loads(out.read_text()), output
+    return run

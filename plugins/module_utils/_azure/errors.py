@@ -89,7 +89,11 @@ def _class_names(exc):
 def describe_error(exc, secrets=()):
     """One line (or a few) saying what went wrong and, when we know, what to do about it."""
     names = _class_names(exc)
-    if 'ClientAuthenticationError' in names:
+    if 'OperationFailed' in names:  # _azure.lro: a long-running operation that failed
+        text = '%s: %s' % (exc.operation, describe_error(exc.error))
+    elif names & {'OperationTimeout', 'AuthConfigError', 'ComputeError'}:  # our own, already clear
+        text = str(exc)
+    elif 'ClientAuthenticationError' in names:
         status, code, message = _http_detail(exc)
         detail = message if status else str(getattr(exc, 'message', None) or exc).strip()
         detail = re.sub(r'^Authentication failed:\s*', '', detail)

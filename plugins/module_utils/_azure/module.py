@@ -9,7 +9,7 @@
 
     module = AzureModule(argument_spec=dict(...))
     try:
-        result = service.run(module.client(ComputeManagementClient), module.params)
+        result = service.run(module.compute(), module.params, check_mode=module.check_mode)
     except Exception as exc:  # only main() turns exceptions into failures
         module.fail(exc)
     module.exit(**result)
@@ -20,6 +20,8 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import auth as _auth
+from ansible_collections.vmimage.azure.plugins.module_utils._azure import clients as _clients
+from ansible_collections.vmimage.azure.plugins.module_utils._azure import lro as _lro
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.errors import describe_error, scrub
 
 # Python libraries the base module needs, as (pip name, import error or None).
@@ -38,11 +40,12 @@ class AzureModule(object):
             if clash:
                 raise ValueError('argument_spec redefines auth options: %s' % ', '.join(sorted(clash)))
             spec.update(_auth.AUTH_ARGSPEC)
-        self.module = AnsibleModule(
-            argument_spec=spec, supports_check_mode=supports_check_mode,
+        # Only the constraints given: validate-modules reads AnsibleModule's arguments and refuses None.
+        constraints = dict((k, v) for k, v in dict(
             mutually_exclusive=mutually_exclusive, required_together=required_together,
-            required_one_of=required_one_of, required_if=required_if, required_by=required_by)
-        self._credential = None
+            required_one_of=required_one_of, required_if=required_if, required_by=required_by).items() if v)
+        self.module = AnsibleModule(argument_spec=spec, supports_check_mode=supports_check_mode, **constraints)
+        self._resolved = None
         self._clients = {}
         libs = (list(REQUIRED_LIBS) if auth else []) + list(required_libs or [])
         for name, error in libs:
@@ -58,15 +61,24 @@ class AzureModule(object):
         return self.module.check_mode
 
     def _secrets(self):
-        return set(self.module.no_log_values) | {self.params.get('secret')} - {None}
+        return set(self.module.no_log_values) | {self.params.get('secret'), self.params.get('password')} - {None}
+
+    def resolved(self):
+        """The resolved authentication (``auth.resolve``): credential, cloud, subscription, source.
+
+        Resolving sends nothing but, for a cloud given as a Resource Manager URL, the metadata
+        request: call it before writing anything to fail early on bad options."""
+        if self._resolved is None:
+            self._resolved = _auth.resolve(self.params)
+            for text in self._resolved.warnings:
+                self.warn(text)
+            for text in self._resolved.deprecations:
+                self.module.deprecate(self.scrub(text), version='0.3.0', collection_name='vmimage.azure')
+        return self._resolved
 
     def credential(self):
-        """The azure-identity credential, built once; raises AuthConfigError when the options are unusable.
-
-        Building it sends nothing: call it before writing anything to fail early on bad options."""
-        if self._credential is None:
-            self._credential = _auth.build_credential(self.params)
-        return self._credential
+        """The azure-identity credential, built once; raises AuthConfigError when the options are unusable."""
+        return self.resolved().credential
 
     def client(self, factory, **kwargs):
         """A Resource Manager client (e.g. ComputeManagementClient), created once per factory.
@@ -75,16 +87,29 @@ class AzureModule(object):
         is the calling convention of every azure-mgmt-* client.
         """
         if factory not in self._clients:
-            subscription_id = self.params.get('subscription_id')
-            if not subscription_id:
-                raise _auth.AuthConfigError(
-                    'subscription_id is required for Azure Resource Manager calls: set subscription_id '
-                    '(or AZURE_SUBSCRIPTION_ID).')
-            cloud = _auth.cloud_endpoints(self.params)
-            self._clients[factory] = factory(
-                self.credential(), subscription_id, base_url=cloud['resource_manager'],
-                credential_scopes=[cloud['arm_scope']], **kwargs)
+            self._clients[factory] = _clients.arm_client(factory, self.resolved(), **kwargs)
         return self._clients[factory]
+
+    def compute(self):
+        """azure-mgmt-compute's ComputeManagementClient for the resolved cloud and subscription.
+
+        The SDK is imported here, not when the module starts, so that modules that never call
+        Resource Manager do not pay for it."""
+        return self.client(_clients.compute_factory())
+
+    def wait(self, poller, operation, timeout=None):
+        """Wait for a long-running operation (an azure-core LROPoller) and return its result.
+
+        ``operation`` names it in errors ("create snapshot 'x'"); ``timeout`` defaults to the
+        module's ``timeout`` option."""
+        if timeout is None:
+            timeout = self.params.get('timeout') or _clients.DEFAULT_TIMEOUT
+        return _lro.wait(poller, operation, timeout)
+
+    @property
+    def auth_source(self):
+        """Which credential source won (``auth.resolve``), once resolved; None before."""
+        return self._resolved.source if self._resolved is not None else None
 
     def scrub(self, text):
         return scrub(text, self._secrets())
@@ -99,6 +124,9 @@ class AzureModule(object):
         self.module.fail_json(msg=msg, **result)
 
     def exit(self, **result):
+        """exit_json; the result says which credential source was used (never a secret)."""
+        if self.auth_source is not None:
+            result.setdefault('auth_source', self.auth_source)
         self.module.exit_json(**result)
 
     def warn(self, msg):

@@ -710,15 +710,18 @@ class ComputeMixin(object):
         src = d.get('blobUri') or (d.get('snapshot') or {}).get('id') or (d.get('managedDisk') or {}).get('id')
         return (d.get('lun'), lower(src), lower(d.get('osType')), lower(d.get('osState')))
 
-    def _check_image_unchanged(self, existing, props):
-        """CRP refuses a PUT that changes anything but tags on an image: 409 PropertyChangeNotAllowed."""
+    def _check_image_unchanged(self, existing, props, patch=False):
+        """CRP refuses a PUT that changes anything but tags on an image: 409 PropertyChangeNotAllowed.
+
+        A PATCH (``patch``) changes only what it names."""
         old = existing['properties']
 
         def refuse(prop):
             raise conflict('PropertyChangeNotAllowed', "Changing property '%s' is not allowed." % prop, target=prop)
         old_vm = (old.get('sourceVirtualMachine') or {}).get('id')
         new_vm = (props.get('sourceVirtualMachine') or {}).get('id')
-        if lower(old_vm) != lower(new_vm) and (new_vm or not (props.get('storageProfile') or {}).get('osDisk')):
+        named = 'sourceVirtualMachine' in props or not patch
+        if named and lower(old_vm) != lower(new_vm) and (new_vm or not (props.get('storageProfile') or {}).get('osDisk')):
             refuse('sourceVirtualMachine')
         if props.get('hyperVGeneration') and lower(props['hyperVGeneration']) != lower(old.get('hyperVGeneration')):
             refuse('hyperVGeneration')
@@ -1012,7 +1015,7 @@ class ComputeMixin(object):
                 raise bad_request('BadRequest', 'Disk size reduction is not supported.')
             self._apply_disk_update(resource, body)
         elif kind == 'images':
-            self._check_image_unchanged(existing, body.get('properties') or {})
+            self._check_image_unchanged(existing, body.get('properties') or {}, patch=True)
             _set_tags(resource, body)
         elif kind == 'galleries':
             resource = self._build_gallery(None, existing['name'], body, existing)
