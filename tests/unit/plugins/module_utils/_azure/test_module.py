@@ -36,12 +36,19 @@ def run(args, capsys, **kwargs):
     return exited.value.code, json.loads(capsys.readouterr().out)
 
 
-def test_auth_options_are_merged_and_fallbacks_applied(clean_env, capsys):
+def test_auth_options_are_merged_and_the_environment_resolved(clean_env, capsys):
     clean_env.setenv('AZURE_SUBSCRIPTION_ID', 'sub-from-env')
-    code, out = run({'name': 'x'}, capsys, then=lambda m: m.exit(changed=False, params=dict(m.params)))
+    clean_env.setenv('AZURE_CLIENT_ID', 'app')
+    clean_env.setenv('AZURE_SECRET', SECRET)
+    clean_env.setenv('AZURE_TENANT', TENANT)
+
+    def then(m):
+        m.exit(changed=False, params=dict(m.params), subscription=m.resolved().subscription_id)
+    code, out = run({'name': 'x'}, capsys, then=then)
     assert code == 0
     assert set(auth.AUTH_ARGSPEC) <= set(out['params'])
-    assert out['params']['subscription_id'] == 'sub-from-env' and out['params']['auth_source'] == 'auto'
+    assert out['subscription'] == 'sub-from-env' and out['params']['auth_source'] == 'auto'
+    assert out['auth_source'] == 'env' and SECRET not in json.dumps(out)
 
 
 def test_without_auth_the_options_are_unknown(capsys):
@@ -113,9 +120,13 @@ def test_client_factory_gets_cloud_endpoints_and_is_cached(capsys):
             'cloud_environment': 'AzureUSGovernment', 'resource_manager_endpoint': 'https://127.0.0.1:9443'}
     code, out = run(args, capsys, then=then)
     assert code == 0 and out['same'] is True
-    assert calls == [('ClientSecretCredential', 'sub', {
-        'base_url': 'https://127.0.0.1:9443',
-        'credential_scopes': ['https://management.usgovcloudapi.net/.default']})]
+    assert len(calls) == 1 and calls[0][:2] == ('ClientSecretCredential', 'sub')
+    kwargs = calls[0][2]
+    assert kwargs['base_url'] == 'https://127.0.0.1:9443'
+    assert kwargs['credential_scopes'] == ['https://management.usgovcloudapi.net/.default']
+    # azure-core's retry policy and pollers, configured in one place (clients.py).
+    assert (kwargs['retry_total'], kwargs['polling_interval'], kwargs['user_agent']) == (6, 5, 'vmimage.azure')
+    assert 'connection_verify' not in kwargs
 
 
 def test_client_without_subscription_says_what_to_set(capsys):
