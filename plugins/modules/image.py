@@ -224,16 +224,7 @@ ARGSPEC = dict(
 
 def main():
     azure = AzureModule(ARGSPEC, supports_check_mode=True, required_if=[('state', 'present', ['source'])])
-    try:
-        planned = service.plan(azure.compute(), azure.resolved().subscription_id, azure.params)
-        state = planned['after'] if azure.check_mode else service.apply(azure.compute(), planned, azure.wait)
-    except Exception as exc:  # only main() turns exceptions into failures
-        azure.fail(exc)
-    changed = planned['action'] != 'none'
-    result = dict(changed=changed, action=planned['action'], id=state.get('id'), image=state)
-    if changed:
-        result['diff'] = dict(before=planned['before'], after=planned['after'])
-    azure.exit(**result)
+    azure.run_plan(service, 'image')
 
 
 if __name__ == '__main__':

@@ -233,17 +233,7 @@ ARGSPEC = dict(
 def main():
     azure = AzureModule(ARGSPEC, supports_check_mode=True, mutually_exclusive=[('source', 'creation_data')],
                         required_if=[('state', 'present', ('source', 'creation_data'), True)])
-    params = azure.params
-    try:
-        planned = service.plan(azure.compute(), azure.resolved().subscription_id, params)
-        state = planned['after'] if azure.check_mode else service.apply(azure.compute(), planned, azure.wait)
-    except Exception as exc:  # only main() turns exceptions into failures
-        azure.fail(exc)
-    changed = planned['action'] != 'none'
-    result = dict(changed=changed, action=planned['action'], id=state.get('id'), snapshot=state)
-    if changed:
-        result['diff'] = dict(before=planned['before'], after=planned['after'])
-    azure.exit(**result)
+    azure.run_plan(service, 'snapshot')
 
 
 if __name__ == '__main__':

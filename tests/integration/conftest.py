@@ -119,7 +119,7 @@ def upload_playbook_command():
 # --- Azure Resource Manager modules: the ARM fake --------------------------------------------------
 
 @pytest.fixture(scope='module')
-def arm_server(tmp_path_factory):
+def arm_fake_server(tmp_path_factory):
     """One ARM fake (strict: request bodies are validated against the REST spec's schemas) per test module."""
     from ansible_collections.vmimage.azure.tests.support.arm_fake import ArmFake
     from ansible_collections.vmimage.azure.tests.support.tls import make_tls
@@ -128,20 +128,20 @@ def arm_server(tmp_path_factory):
 
 
 @pytest.fixture
-def arm(arm_server):
+def arm(arm_fake_server):
     """The ARM fake, emptied, with one resource group ``rg`` in westeurope.
 
     Long-running operations answer Retry-After: 1 (an integer, as ARM sends it) so that a test
     proves the poller honours it without waiting long."""
-    arm_server.reset()
-    arm_server.retry_after = 1
-    arm_server.lro_polls = 1
-    arm_server.add_resource_group('rg', location='westeurope')
-    return arm_server
+    arm_fake_server.reset()
+    arm_fake_server.retry_after = 1
+    arm_fake_server.lro_polls = 1
+    arm_fake_server.add_resource_group('rg', location='westeurope')
+    return arm_fake_server
 
 
 @pytest.fixture
-def arm_playbook(tmp_path, arm_server):
+def arm_playbook(tmp_path, arm_fake_server):
     """``run(tasks, verbosity=0, env=None, auth=True) -> (results, output)``: run tasks in one
     ansible-playbook with the environment AWX's Azure credential would inject (``arm.env()``),
     and the CA of the fake trusted. ``env`` adds or (with None values) removes variables."""
@@ -154,8 +154,8 @@ def arm_playbook(tmp_path, arm_server):
         home = tmp_path / 'home'
         home.mkdir(exist_ok=True)
         base_env['HOME'] = str(home)
-        base_env.update(arm_server.env() if auth else dict(
-            (k, v) for k, v in arm_server.env().items() if k in ('REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE')))
+        base_env.update(arm_fake_server.env() if auth else dict(
+            (k, v) for k, v in arm_fake_server.env().items() if k in ('REQUESTS_CA_BUNDLE', 'SSL_CERT_FILE')))
         for name, value in (env or {}).items():
             if value is None:
                 base_env.pop(name, None)

@@ -22,7 +22,7 @@ from ansible_collections.vmimage.azure.tests.support.arm_fake import ArmFake, fi
 from ansible_collections.vmimage.azure.tests.support.arm_fake.fixtures import compute_client
 
 # The shared fixtures: one strict fake per module, reset before each test; a client factory.
-arm_fake_server, arm, arm_compute = fixtures.arm_fake_server, fixtures.arm, fixtures.arm_compute
+arm, arm_compute = fixtures.arm, fixtures.arm_compute
 
 WE = 'westeurope'
 

@@ -106,6 +106,24 @@ class AzureModule(object):
             timeout = self.params.get('timeout') or _clients.DEFAULT_TIMEOUT
         return _lro.wait(poller, operation, timeout)
 
+    def run_plan(self, service, key):
+        """Run a module that manages one resource and exit.
+
+        ``service.plan(client, subscription_id, params)`` reads (GETs only) and decides; unless in
+        check mode ``service.apply(client, planned, wait)`` writes. The result has ``changed``,
+        ``action``, ``id``, ``key`` (the resource as the service normalizes it; in check mode what it
+        would be) and, when something changes, the ``diff`` from the same comparison."""
+        try:
+            planned = service.plan(self.compute(), self.resolved().subscription_id, self.params)
+            state = planned['after'] if self.check_mode else service.apply(self.compute(), planned, self.wait)
+        except Exception as exc:  # the modules' main(): the one place exceptions become failures
+            self.fail(exc)
+        changed = planned['action'] != 'none'
+        result = {'changed': changed, 'action': planned['action'], 'id': state.get('id'), key: state}
+        if changed:
+            result['diff'] = dict(before=planned['before'], after=planned['after'])
+        self.exit(**result)
+
     @property
     def auth_source(self):
         """Which credential source won (``auth.resolve``), once resolved; None before."""

@@ -57,7 +57,6 @@ def wire(model):
 
 def resource_group_location(client, subscription_id, resource_group):
     """The location of ``resource_group``; ComputeError when it does not exist."""
-    from azure.core.exceptions import ResourceNotFoundError
     from azure.core.rest import HttpRequest
     url = '/subscriptions/%s/resourcegroups/%s?api-version=%s' % (subscription_id, resource_group, RESOURCE_GROUP_API)
     response = client.send_request(HttpRequest('GET', url))
@@ -122,3 +121,22 @@ def immutable_error(kind, name, fields, wanted, current):
     return ComputeError("%s '%s' exists with different %s (%s). These cannot be changed in place: set replace=true "
                         'to delete and re-create it, or choose another name.' % (kind, name, ', '.join(fields), details),
                         code='immutable')
+
+
+def apply_plan(operations, planned, wait, kind, normalize, create_body, update_body):
+    """Carry out a service's plan on ``operations`` (e.g. ``client.snapshots``) and return the
+    resource's normalized state ({} once deleted).
+
+    ``wait(poller, operation)`` waits for a long-running operation; ``create_body(planned)`` and
+    ``update_body(planned)`` build the SDK models sent."""
+    action, rg, name = planned['action'], planned['resource_group'], planned['name']
+    label = "%s '%s' in resource group '%s'" % (kind, name, rg)
+    if action == 'none':
+        return planned.get('current') or {}
+    if action in ('delete', 'replace'):
+        wait(operations.begin_delete(rg, name), 'delete ' + label)
+        if action == 'delete':
+            return {}
+    if action == 'update':
+        return normalize(wait(operations.begin_update(rg, name, update_body(planned)), 'update ' + label))
+    return normalize(wait(operations.begin_create_or_update(rg, name, create_body(planned)), 'create ' + label))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import ids
 from ansible_collections.vmimage.azure.plugins.module_utils._compute.common import (
-    ComputeError, compare, get_or_none, immutable_error, is_blob_url, resource_group_location, same_location,
+    ComputeError, apply_plan, compare, get_or_none, immutable_error, is_blob_url, resource_group_location, same_location,
     source_id, tags_differ, wire)
 
 VM, DISK, SNAPSHOT = 'Microsoft.Compute/virtualMachines', 'Microsoft.Compute/disks', 'Microsoft.Compute/snapshots'
@@ -258,20 +258,13 @@ def _model(planned):
     return models.Image(location=wanted['location'], tags=wanted['tags'], properties=props)
 
 
+def _update_body(planned):  # only the tags differ
+    from azure.mgmt.compute import models
+    return models.ImageUpdate(tags=planned['wanted']['tags'])
+
+
 def apply(client, planned, wait):
     """Carry out ``planned``; ``wait(poller, operation)`` waits for a long-running operation.
 
     Returns the image's normalized state ({} once deleted)."""
-    from azure.mgmt.compute import models
-    action, rg, name = planned['action'], planned['resource_group'], planned['name']
-    label = "image '%s' in resource group '%s'" % (name, rg)
-    if action == 'none':
-        return planned.get('current') or {}
-    if action in ('delete', 'replace'):
-        wait(client.images.begin_delete(rg, name), 'delete ' + label)
-        if action == 'delete':
-            return {}
-    if action == 'update':  # only the tags differ
-        update = models.ImageUpdate(tags=planned['wanted']['tags'])
-        return normalize(wait(client.images.begin_update(rg, name, update), 'update ' + label))
-    return normalize(wait(client.images.begin_create_or_update(rg, name, _model(planned)), 'create ' + label))
+    return apply_plan(client.images, planned, wait, 'image', normalize, _model, _update_body)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import ids
 from ansible_collections.vmimage.azure.plugins.module_utils._compute.common import (
-    ComputeError, compare, get_or_none, immutable_error, is_blob_url, resource_group_location, same_location,
+    ComputeError, apply_plan, compare, get_or_none, immutable_error, is_blob_url, resource_group_location, same_location,
     source_id, wire)
 
 DISK = 'Microsoft.Compute/disks'
@@ -121,8 +121,9 @@ def plan(client, subscription_id, params):
                 changed_fields=changed, current=before)
 
 
-def _model(wanted):
+def _create_body(planned):
     from azure.mgmt.compute import models
+    wanted = planned['wanted']
     creation = models.CreationData(create_option=wanted['create_option'], source_resource_id=wanted['source_id'],
                                    source_uri=wanted['source_uri'], storage_account_id=wanted['storage_account_id'])
     return models.Snapshot(
@@ -132,24 +133,16 @@ def _model(wanted):
                                              os_type=wanted['os_type']))
 
 
+def _update_body(planned):
+    from azure.mgmt.compute import models
+    wanted = planned['wanted']
+    return models.SnapshotUpdate(
+        tags=wanted['tags'], sku=models.SnapshotSku(name=wanted['sku']) if wanted['sku'] else None,
+        properties=models.SnapshotUpdateProperties(os_type=wanted['os_type']) if wanted['os_type'] else None)
+
+
 def apply(client, planned, wait):
     """Carry out ``planned``; ``wait(poller, operation)`` waits for a long-running operation.
 
     Returns the snapshot's normalized state ({} once deleted)."""
-    from azure.mgmt.compute import models
-    action, rg, name = planned['action'], planned['resource_group'], planned['name']
-    label = "snapshot '%s' in resource group '%s'" % (name, rg)
-    if action == 'none':
-        return planned.get('current') or {}
-    if action in ('delete', 'replace'):
-        wait(client.snapshots.begin_delete(rg, name), 'delete ' + label)
-        if action == 'delete':
-            return {}
-    wanted = planned['wanted']
-    if action == 'update':
-        update = models.SnapshotUpdate(
-            tags=wanted['tags'] if wanted['tags'] is not None else None,
-            sku=models.SnapshotSku(name=wanted['sku']) if wanted['sku'] else None,
-            properties=models.SnapshotUpdateProperties(os_type=wanted['os_type']) if wanted['os_type'] else None)
-        return normalize(wait(client.snapshots.begin_update(rg, name, update), 'update ' + label))
-    return normalize(wait(client.snapshots.begin_create_or_update(rg, name, _model(wanted)), 'create ' + label))
+    return apply_plan(client.snapshots, planned, wait, 'snapshot', normalize, _create_body, _update_body)

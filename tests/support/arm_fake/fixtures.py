@@ -1,13 +1,10 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""pytest fixtures for the ARM fake.
+"""pytest fixtures for tests of the ARM fake itself (``from ...arm_fake.fixtures import arm, arm_compute``).
 
-    pytest_plugins = ['ansible_collections.vmimage.azure.tests.support.arm_fake.fixtures']
-    # or: from ansible_collections.vmimage.azure.tests.support.arm_fake.fixtures import arm_fake_server, arm
-
-``arm_fake_server``: one strict ArmFake per test module. ``arm``: that fake, reset (no resources,
-requests, faults; knobs at their defaults) before each test. ``arm_compute``: a factory
+``arm``: the module's strict ArmFake (``arm_fake_server``, from tests/integration/conftest.py), reset
+(no resources, requests, faults; knobs at their defaults) before each test. ``arm_compute``: a factory
 ``arm_compute(**client_kwargs) -> ComputeManagementClient`` talking to it (metadata, token and
 CA trust as a real user's client would have).
 """
@@ -15,14 +12,6 @@ CA trust as a real user's client would have).
 from __future__ import annotations
 
 import pytest
-
-
-@pytest.fixture(scope='module')
-def arm_fake_server(tmp_path_factory):
-    from ansible_collections.vmimage.azure.tests.support.arm_fake import ArmFake
-    from ansible_collections.vmimage.azure.tests.support.tls import make_tls
-    with ArmFake(make_tls(tmp_path_factory.mktemp('arm-fake-tls')), strict=True) as fake:
-        yield fake
 
 
 @pytest.fixture
