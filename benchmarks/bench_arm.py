@@ -68,7 +68,7 @@ print(json.dumps({"image": image.id, "vm": vm.id}))
 
 def _median(fn, runs):
     times = []
-    for _ in range(runs):
+    for _attempt in range(runs):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
@@ -95,7 +95,7 @@ def _playbook(work, name, task):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=7)
     parser.add_argument('--quick', action='store_true', help='3 runs')
     args = parser.parse_args()

@@ -20,8 +20,11 @@ def listing(**args):
 
 
 def sp_options(arm, **extra):
-    return dict(dict(client_id=arm.client_id, secret=arm.client_secret, tenant=arm.tenant,
-                     subscription_id=arm.subscription_id, cloud_environment=arm.url), **extra)
+    """The fake's service principal given as options (``extra`` overrides them)."""
+    options = dict(client_id=arm.client_id, secret=arm.client_secret, tenant=arm.tenant,
+                   subscription_id=arm.subscription_id, cloud_environment=arm.url)
+    options.update(extra)
+    return options
 
 
 def write_profiles(tmp_path, text):

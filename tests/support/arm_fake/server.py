@@ -338,7 +338,7 @@ class ArmFake(ComputeMixin):
                                                                "'Authorization' header."))
         invalid = ArmError(401, 'InvalidAuthenticationToken', 'The access token is invalid.',
                            headers=self._challenge('The access token is invalid.'))
-        scheme, _, token = header.partition(' ')
+        scheme, _space, token = header.partition(' ')
         if scheme.lower() != 'bearer' or token.count('.') != 2:
             raise ArmError(401, 'InvalidAuthenticationToken', "Authentication failed. The 'Authorization' header is "
                            "provided in an invalid format.", headers=self._challenge('The access token is invalid.'))
