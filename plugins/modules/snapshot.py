@@ -23,6 +23,8 @@ description:
     region). Check mode and an unchanged run send only GET requests.
 author:
   - vmimage.azure maintainers (@vmimage)
+requirements:
+  - azure-mgmt-compute >= 39.0.0 (Compute API versions 2026-04-01, 2026-03-02 and 2026-03-03)
 extends_documentation_fragment:
   - vmimage.azure.azure_auth
 options:

@@ -102,3 +102,13 @@ def test_from_a_blob_and_absent(arm, arm_playbook):
     assert results[0]['image']['source'] == blob and results[0]['image']['source_type'] == 'blob'
     assert results[0]['image']['location'] == 'westeurope'  # the resource group's
     assert arm.get(results[0]['id']) is None
+
+
+def test_a_rerun_after_the_captured_vm_is_deleted_changes_nothing(arm, arm_playbook):
+    vm = generalized_vm(arm)
+    (r0,) = arm_playbook([image(source='vm1')])[0]
+    assert r0['changed'], r0
+    assert arm.remove(vm['id'])
+    arm.clear_requests()
+    r1, r2 = arm_playbook([image(source='vm1'), image(source='vm1', tags={'a': '1'})])[0]
+    assert not r1['changed'] and r2['changed'] and r2['action'] == 'update', (r1, r2)

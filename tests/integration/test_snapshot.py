@@ -102,3 +102,12 @@ def test_bad_input_fails_before_any_write(arm, arm_playbook):
     assert 'source_id' in no_id
     assert 'mutually exclusive' in both
     assert arm.writes() == []
+
+
+def test_a_rerun_after_the_source_disk_is_deleted_changes_nothing(arm, arm_playbook):
+    disk = arm.add_disk('rg', 'd1')
+    (r0,) = arm_playbook([snap(source='d1')])[0]
+    assert arm.remove(disk['id'])
+    r1, r2 = arm_playbook([snap(source='d1'), snap(source='d2')])[0]
+    assert r0['changed'] and not r1['changed'], (r0, r1)
+    assert r2['failed'] and "'d2' was not found" in r2['msg'], r2  # another source is still read and checked

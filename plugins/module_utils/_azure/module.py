@@ -95,7 +95,11 @@ class AzureModule(object):
 
         The SDK is imported here, not when the module starts, so that modules that never call
         Resource Manager do not pay for it."""
-        return self.client(_clients.compute_factory())
+        try:
+            factory = _clients.compute_factory()
+        except ImportError as exc:
+            self.module.fail_json(msg=missing_required_lib('azure-mgmt-compute'), exception=str(exc))
+        return self.client(factory)
 
     def wait(self, poller, operation, timeout=None):
         """Wait for a long-running operation (an azure-core LROPoller) and return its result.

@@ -109,33 +109,46 @@ def _source(resource):
                   getattr(resource, 'os_type', None), getattr(resource, 'hyper_v_generation', None), resource)
 
 
+def candidates(subscription_id, resource_group, value, kinds, what):
+    """The resource ids ``value`` may name (a name, id or dict {type, name, resource_group}), in the
+    order they are tried; ``[value]`` for a blob URL."""
+    if is_blob_url(value):
+        return [value]
+    if isinstance(value, dict) and value.get('type'):
+        kind = _DICT_TYPES.get(value['type'])
+        if kind is None or kind not in kinds:
+            raise ComputeError('%s: type must be one of %s, not %r.' % (
+                what, ', '.join(k for k, v in _DICT_TYPES.items() if v in kinds), value['type']), code='bad_source')
+        return [source_id(value, subscription_id, resource_group, kind)]
+    if isinstance(value, dict) or (isinstance(value, str) and not ids.looks_like_id(value)):
+        return [source_id(value, subscription_id, resource_group, kind) for kind in kinds]
+    if isinstance(value, str):
+        return [source_id(value, subscription_id, resource_group, VM)]
+    raise ComputeError('%s must be a name, a resource id, a dict or a blob URL, not %r.' % (what, value),
+                       code='bad_source')
+
+
 def resolve(client, subscription_id, resource_group, value, kinds, what):
     """Resolve ``value`` (a name, resource id, dict {type, name, resource_group} or blob URL) to a Source.
 
     ``kinds`` are the resource types a bare name may be (tried in order, as azure_rm_image does)."""
     if is_blob_url(value):
         return Source('blob', value)
-    if isinstance(value, dict) and value.get('type'):
-        kind = _DICT_TYPES.get(value['type'])
-        if kind is None or kind not in kinds:
-            raise ComputeError('%s: type must be one of %s, not %r.' % (
-                what, ', '.join(k for k, v in _DICT_TYPES.items() if v in kinds), value['type']), code='bad_source')
-        candidates = [source_id(value, subscription_id, resource_group, kind)]
-    elif isinstance(value, (dict, str)) and not ids.looks_like_id(value if isinstance(value, str) else ''):
-        candidates = [source_id(value, subscription_id, resource_group, kind) for kind in kinds]
-    elif isinstance(value, str):
-        candidates = [source_id(value, subscription_id, resource_group, VM)]
-    else:
-        raise ComputeError('%s must be a name, a resource id, a dict or a blob URL, not %r.' % (what, value),
-                           code='bad_source')
-    for candidate in candidates:
+    tried = candidates(subscription_id, resource_group, value, kinds, what)
+    for candidate in tried:
         found = _read(client, candidate)
         if found is not None:
             return _source(found)
     name = value.get('name') if isinstance(value, dict) else value
     raise ComputeError("%s '%s' was not found (looked for a %s in resource group '%s'). Check the name or give its "
                        'resource id.' % (what, name, ' or '.join(k.split('/')[1][:-1] for k in kinds),
-                                         ids.parse(candidates[0]).resource_group), code='source_not_found')
+                                         ids.parse(tried[0]).resource_group), code='source_not_found')
+
+
+def _names(subscription_id, resource_group, value, kinds, what, ref):
+    """True when ``value`` names the resource (or blob) ``ref``."""
+    return any(c == ref if is_blob_url(c) else ids.same(c, ref)
+               for c in candidates(subscription_id, resource_group, value, kinds, what))
 
 
 # --- plan and apply ------------------------------------------------------------------------------
@@ -197,6 +210,48 @@ def _same_disks(wanted, current):
     return key(wanted) == key(current)
 
 
+def _recorded(before, subscription_id, params):
+    """(wanted, source, data disks) taken from the existing image when it was made from the sources
+    asked for, so that a rerun need not read them: a captured VM is often deleted afterwards.
+    None when the sources differ (they are then read and checked)."""
+    rg = params['resource_group']
+    if not before.get('source') or not _names(subscription_id, rg, params['source'], (VM, SNAPSHOT, DISK), 'source',
+                                              before['source']):
+        return None
+    given = params.get('data_disk_sources') or []
+    current = before.get('data_disks') or []
+    if before.get('source_type') == 'virtual_machine':
+        if given:
+            return None
+    elif len(given) != len(current) or not all(
+            d['lun'] == lun and _names(subscription_id, rg, value, (SNAPSHOT, DISK), 'data_disk_sources[%d]' % lun,
+                                       d['source'])
+            for lun, (value, d) in enumerate(zip(given, current))):
+        return None
+    source = Source(before['source_type'], before['source'], before.get('location'), before.get('os_type'),
+                    before.get('hyper_v_generation'))
+    wanted = dict(location=params.get('location') or before.get('location'), source=before['source'],
+                  os_type=params.get('os_type') or before.get('os_type'),
+                  hyper_v_generation=params.get('hyper_v_generation') or before.get('hyper_v_generation'),
+                  zone_resilient=params.get('zone_resilient'),
+                  data_disks=None if source.kind == 'virtual_machine' else [dict(d) for d in current],
+                  os_disk_encryption_set=params.get('os_disk_encryption_set'),
+                  data_disk_encryption_set=params.get('data_disk_encryption_set'), tags=params.get('tags'))
+    return wanted, source, None
+
+
+def _differences(wanted, before):
+    """(changed fields, immutable ones among them), every field compared."""
+    scalar = dict((k, v) for k, v in wanted.items() if k not in ('data_disks', 'tags'))
+    changed, immutable = compare(scalar, before, IMMUTABLE)
+    if wanted['data_disks'] is not None and not _same_disks(wanted['data_disks'], before.get('data_disks')):
+        changed.append('data_disks')
+        immutable.append('data_disks')
+    if tags_differ(wanted['tags'], before.get('tags')):
+        changed.append('tags')
+    return changed, immutable
+
+
 def plan(client, subscription_id, params):
     """Decide what to do; only GETs. Returns a dict with ``action`` (none/create/update/replace/delete)."""
     rg, name = params['resource_group'], params['name']
@@ -205,19 +260,18 @@ def plan(client, subscription_id, params):
     if params.get('state') == 'absent':
         return dict(action='delete' if current is not None else 'none', resource_group=rg, name=name,
                     before=before, after={}, current=before)
-    wanted, source, data_disks = _wanted(client, subscription_id, params)
+    recorded = _recorded(before, subscription_id, params) if current is not None else None
+    wanted, source, data_disks = recorded or _wanted(client, subscription_id, params)
+    changed, immutable = _differences(wanted, before) if current is not None else ([], [])
+    if immutable and recorded is not None and params.get('replace'):
+        # Re-creating reads and checks the real sources, as a first creation does.
+        wanted, source, data_disks = _wanted(client, subscription_id, params)
+        changed, immutable = _differences(wanted, before)
     after = dict(wanted, source_type=source.kind, os_state='Generalized')
     after = dict((k, v) for k, v in after.items() if v is not None)
     planned = dict(resource_group=rg, name=name, wanted=wanted, source=source, data_disks=data_disks, before=before)
     if current is None:
         return dict(planned, action='create', after=after)
-    scalar = dict((k, v) for k, v in wanted.items() if k not in ('data_disks', 'tags'))
-    changed, immutable = compare(scalar, before, IMMUTABLE)
-    if wanted['data_disks'] is not None and not _same_disks(wanted['data_disks'], before.get('data_disks')):
-        changed.append('data_disks')
-        immutable.append('data_disks')
-    if tags_differ(wanted['tags'], before.get('tags')):
-        changed.append('tags')
     if immutable and not params.get('replace'):
         raise immutable_error('Image', name, immutable, wanted, before)
     action = 'replace' if immutable else ('update' if changed else 'none')

@@ -94,7 +94,10 @@ def plan(client, subscription_id, params):
 
     option, source, uri, account = _wanted_source(params, subscription_id)
     location = params.get('location')
-    if option == 'Copy':
+    if option == 'Copy' and current is not None and ids.same(source, before.get('source_id')):
+        # Already made from this source: no need to read it (a backed-up disk may be gone by now).
+        source, location = before['source_id'], location or before.get('location')
+    elif option == 'Copy':
         origin = _read_source(client, source)
         source = origin.id  # the casing Azure has
         if location and not same_location(location, origin.location):

@@ -104,6 +104,11 @@ class ComputeMixin(object):
             found = self._res.get(lower(resource_id).rstrip('/'))
             return copy.deepcopy(found)
 
+    def remove(self, resource_id):
+        """Delete a resource directly (no HTTP), as someone else would; True when it existed."""
+        with self._lock:
+            return self._res.pop(lower(resource_id).rstrip('/'), None) is not None
+
     def _find(self, resource_id):
         return self._res.get(lower(resource_id).rstrip('/'))
 
