@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import warnings
 from collections import namedtuple
 
@@ -35,7 +34,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 METADATA_SUFFIX = '/metadata/endpoints?api-version=2015-01-01'
 METADATA_TIMEOUT = 10  # seconds, for the connection and for the answer
-METADATA_ATTEMPTS = 3  # HTTP 429 / 5xx are tried again, after 1 then 2 seconds
+METADATA_ATTEMPTS = 3  # HTTP 429 / 5xx are tried again (urllib3's Retry, honouring Retry-After)
+METADATA_BACKOFF = 0.5  # seconds; urllib3 doubles it at each retry
 STORAGE_SCOPE = 'https://storage.azure.com/.default'
 OPTION = 'cloud_environment (or AZURE_CLOUD_ENVIRONMENT)'
 
@@ -84,7 +84,6 @@ WELL_KNOWN_AUTHORITY_HOSTS = frozenset([
     'login.sovcloud-identity.fr', 'login.sovcloud-identity.de', 'login.sovcloud-identity.sg',
 ])
 
-_SLEEP = time.sleep  # replaced by the unit tests
 
 
 def known_cloud(name):
@@ -161,35 +160,38 @@ def fetch_metadata(url, verify=True, timeout=None, origin=OPTION):
     reach_hint = ('Check the URL (the Resource Manager endpoint, e.g. https://management.<region>.<fqdn>), '
                   'that it is reachable from the host running the module, and the HTTPS_PROXY / NO_PROXY '
                   'variables.')
-    response = None
-    for attempt in range(METADATA_ATTEMPTS):
-        try:
-            with warnings.catch_warnings():
-                if not verify:
-                    warnings.simplefilter('ignore')  # urllib3's InsecureRequestWarning: the user asked for it
-                response = requests.get(target, timeout=timeout, verify=verify,
-                                        headers={'Accept': 'application/json'})
-        except requests.exceptions.SSLError as exc:
-            match = _TLS_DETAIL.search(str(exc))
-            detail = match.group(0).strip().rstrip(':') if match else type(exc).__name__
-            raise _problem(origin, url, 'failed TLS verification (%s)' % detail, ca_hint) from None
-        except requests.exceptions.Timeout:
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+    retry = Retry(total=METADATA_ATTEMPTS - 1, connect=0, read=0, status_forcelist=(429, 500, 502, 503, 504),
+                  allowed_methods=('GET',), backoff_factor=METADATA_BACKOFF, raise_on_status=False)
+    session = requests.Session()
+    session.mount('https://', HTTPAdapter(max_retries=retry))
+    try:
+        with warnings.catch_warnings():
+            if not verify:
+                warnings.simplefilter('ignore')  # urllib3's InsecureRequestWarning: the user asked for it
+            response = session.get(target, timeout=timeout, verify=verify, headers={'Accept': 'application/json'})
+    except requests.exceptions.SSLError as exc:
+        match = _TLS_DETAIL.search(str(exc))
+        detail = match.group(0).strip().rstrip(':') if match else type(exc).__name__
+        raise _problem(origin, url, 'failed TLS verification (%s)' % detail, ca_hint) from None
+    except requests.exceptions.Timeout:
+        raise _problem(origin, url, 'did not answer within %g seconds' % timeout, reach_hint) from None
+    except requests.exceptions.ConnectionError as exc:
+        text = str(exc)
+        if 'timed out' in text.lower():  # a read timeout under a Retry adapter comes as a ConnectionError
             raise _problem(origin, url, 'did not answer within %g seconds' % timeout, reach_hint) from None
-        except requests.exceptions.ConnectionError as exc:
-            text = str(exc)
-            if 'refused' in text.lower():
-                reason = 'connection refused'
-            elif re.search(r'Name or service not known|nodename nor servname|getaddrinfo|resolve', text, re.I):
-                reason = 'host name not found'
-            else:
-                reason = 'connection failed'
-            raise _problem(origin, url, 'could not be reached (%s)' % reason, reach_hint) from None
-        except requests.exceptions.RequestException as exc:
-            raise _problem(origin, url, 'could not be read (%s)' % type(exc).__name__, reach_hint) from None
-        if response.status_code in (429, 500, 502, 503, 504) and attempt + 1 < METADATA_ATTEMPTS:
-            _SLEEP(attempt + 1)
-            continue
-        break
+        if 'refused' in text.lower():
+            reason = 'connection refused'
+        elif re.search(r'Name or service not known|nodename nor servname|getaddrinfo|resolve', text, re.I):
+            reason = 'host name not found'
+        else:
+            reason = 'connection failed'
+        raise _problem(origin, url, 'could not be reached (%s)' % reason, reach_hint) from None
+    except requests.exceptions.RequestException as exc:
+        raise _problem(origin, url, 'could not be read (%s)' % type(exc).__name__, reach_hint) from None
+    finally:
+        session.close()
     if response.status_code != 200:
         raise _problem(origin, url, 'answered HTTP %d%s' % (response.status_code, (
             ' %s' % response.reason) if response.reason else ''),
