@@ -94,18 +94,23 @@ def playbook_command(workdir, tasks, verbosity=0):
     return argv, env, out
 
 
+def run_playbook(argv, env, out, cwd):
+    """Run a playbook made by playbook_command; return (results, output)."""
+    if out.exists():
+        out.unlink()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(cwd), check=False)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0 or not out.exists():
+        raise AssertionError('ansible-playbook failed (%d):\n%s' % (proc.returncode, output[-6000:]))
+    return json.loads(out.read_text()), output
+
+
 @pytest.fixture
 def upload_playbook(tmp_path):
     """``run(tasks, verbosity=0) -> (results, output)``: run tasks in one ansible-playbook."""
     def run(tasks, verbosity=0):
         argv, env, out = playbook_command(tmp_path, tasks, verbosity)
-        if out.exists():
-            out.unlink()
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False)
-        output = proc.stdout + proc.stderr
-        if proc.returncode != 0 or not out.exists():
-            raise AssertionError('ansible-playbook failed (%d):\n%s' % (proc.returncode, output[-6000:]))
-        return json.loads(out.read_text()), output
+        return run_playbook(argv, env, out, tmp_path)
     return run
 
 
@@ -161,11 +166,5 @@ def arm_playbook(tmp_path, arm_fake_server):
                 base_env.pop(name, None)
             else:
                 base_env[name] = value
-        if out.exists():
-            out.unlink()
-        proc = subprocess.run(argv, capture_output=True, text=True, env=base_env, cwd=str(tmp_path), check=False)
-        output = proc.stdout + proc.stderr
-        if proc.returncode != 0 or not out.exists():
-            raise AssertionError('ansible-playbook failed (%d):\n%s' % (proc.returncode, output[-6000:]))
-        return json.loads(out.read_text()), output
+        return run_playbook(argv, base_env, out, tmp_path)
     return run
