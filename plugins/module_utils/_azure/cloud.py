@@ -85,7 +85,6 @@ WELL_KNOWN_AUTHORITY_HOSTS = frozenset([
 ])
 
 
-
 def known_cloud(name):
     """The public cloud called ``name`` (case-insensitive), or None."""
     for key, cloud in CLOUDS.items():
