@@ -111,3 +111,7 @@ def test_a_rerun_after_the_source_disk_is_deleted_changes_nothing(arm, arm_playb
     r1, r2 = arm_playbook([snap(source='d1'), snap(source='d2')])[0]
     assert r0['changed'] and not r1['changed'], (r0, r1)
     assert r2['failed'] and "'d2' was not found" in r2['msg'], r2  # another source is still read and checked
+    arm.clear_requests()
+    (r3,) = arm_playbook([snap(source='d1', incremental=True, replace=True)])[0]
+    assert r3['failed'] and "'d1' was not found" in r3['msg'], r3  # nothing deleted for a re-creation that cannot work
+    assert arm.writes() == [] and arm.get(r0['id']) is not None

@@ -119,6 +119,8 @@ def plan(client, subscription_id, params):
     after = dict(before, **dict((k, v) for k, v in wanted.items() if v is not None))
     if immutable and not params.get('replace'):
         raise immutable_error('Snapshot', name, immutable, wanted, before)
+    if immutable and option == 'Copy':
+        _read_source(client, source)  # a replace deletes first: the source must still be there
     action = 'replace' if immutable else ('update' if changed else 'none')
     return dict(action=action, resource_group=rg, name=name, wanted=wanted, before=before, after=after,
                 changed_fields=changed, current=before)
