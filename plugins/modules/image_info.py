@@ -496,8 +496,7 @@ def main():
     azure = AzureModule(ARGSPEC, supports_check_mode=True, mutually_exclusive=MUTUALLY_EXCLUSIVE,
                         required_by=REQUIRED_BY)
     try:
-        service.validate(azure.params)
-        result = service.run(azure.compute(), azure.params)
+        result = service.run(azure.compute(), azure.params)  # validates the options first, before any request
     except Exception as exc:  # only main() turns exceptions into failures
         azure.fail(exc)
     azure.exit(changed=False, **result)

@@ -24,7 +24,7 @@ import re
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import ids
 from ansible_collections.vmimage.azure.plugins.module_utils._compute import image as _image
 from ansible_collections.vmimage.azure.plugins.module_utils._compute.common import (
-    ComputeError, arm_code, get_or_none, wire)
+    ComputeError, get_or_none, is_resource_group_not_found, resource_group_not_found, wire)
 
 MANAGED, MARKETPLACE, GALLERY, COMMUNITY = 'managed', 'marketplace', 'gallery', 'community'
 LATEST = 'latest'
@@ -356,15 +356,6 @@ def _result(listed, images, names=None, **extra):
 
 # --- the listings ----------------------------------------------------------------------------------
 
-def _resource_group_missing(resource_group):
-    return ComputeError("Resource group '%s' could not be found. Correct resource_group (or the subscription)."
-                        % resource_group, code='resource_group_not_found')
-
-
-def _is_resource_group_missing(exc):
-    return (arm_code(exc) or '').lower() == 'resourcegroupnotfound'
-
-
 def managed(client, resource_group=None, name=None, tags=None):
     """Managed images: one by name, all of a resource group, or all of the subscription."""
     from azure.core.exceptions import ResourceNotFoundError
@@ -377,7 +368,7 @@ def managed(client, resource_group=None, name=None, tags=None):
                           else client.images.list())
         except ResourceNotFoundError:
             if resource_group:
-                raise _resource_group_missing(resource_group)
+                raise resource_group_not_found(resource_group)
             raise
     entries = [managed_image(i) for i in images]
     if name:
@@ -438,8 +429,8 @@ def gallery(client, resource_group, gallery_name, gallery_image_name=None, versi
         try:
             found = list(client.gallery_images.list_by_gallery(resource_group, gallery_name))
         except ResourceNotFoundError as exc:
-            if _is_resource_group_missing(exc):
-                raise _resource_group_missing(resource_group)
+            if is_resource_group_not_found(exc):
+                raise resource_group_not_found(resource_group)
             raise _gallery_missing(client, resource_group, gallery_name) or exc
         entries = [gallery_image(wire(d)) for d in found]
         return _result('gallery_images', _by_name(e for e in entries if tags_match(e['tags'], wanted)))

@@ -35,6 +35,21 @@ def arm_code(exc):
     return getattr(error, 'code', None)
 
 
+def is_resource_group_not_found(exc):
+    """True when ARM answered ResourceGroupNotFound (any request under a missing resource group)."""
+    return (arm_code(exc) or '').lower() == 'resourcegroupnotfound'
+
+
+def resource_group_not_found(resource_group=None, subscription_id=None, exc=None):
+    """The error for a resource group that does not exist: ARM's own sentence when ``exc`` has one."""
+    said = getattr(getattr(exc, 'error', None), 'message', None)
+    if not said:
+        said = "Resource group '%s' could not be found%s." % (
+            resource_group, ' in subscription %s' % subscription_id if subscription_id else '')
+    return ComputeError('%s Create the resource group first, or correct resource_group.' % said.rstrip(),
+                        code='resource_group_not_found')
+
+
 def get_or_none(call, *args, **kwargs):
     """``call(*args, **kwargs)``, or None when Resource Manager says the resource does not exist.
 
@@ -43,10 +58,8 @@ def get_or_none(call, *args, **kwargs):
     try:
         return call(*args, **kwargs)
     except ResourceNotFoundError as exc:
-        if (arm_code(exc) or '').lower() == 'resourcegroupnotfound':
-            raise ComputeError('%s Create the resource group first, or correct resource_group.' % (
-                getattr(getattr(exc, 'error', None), 'message', None) or 'The resource group was not found.'),
-                code='resource_group_not_found')
+        if is_resource_group_not_found(exc):
+            raise resource_group_not_found(exc=exc)
         return None
 
 
@@ -61,8 +74,7 @@ def resource_group_location(client, subscription_id, resource_group):
     url = '/subscriptions/%s/resourcegroups/%s?api-version=%s' % (subscription_id, resource_group, RESOURCE_GROUP_API)
     response = client.send_request(HttpRequest('GET', url))
     if response.status_code == 404:
-        raise ComputeError("Resource group '%s' could not be found in subscription %s. Create it first, or correct "
-                           'resource_group.' % (resource_group, subscription_id), code='resource_group_not_found')
+        raise resource_group_not_found(resource_group, subscription_id)
     response.raise_for_status()
     return response.json().get('location')
 
@@ -95,16 +107,12 @@ def same_location(a, b):
     return norm(a) == norm(b)
 
 
-def tags_differ(wanted, current):
-    return wanted is not None and dict(wanted) != dict(current or {})
-
-
 def compare(wanted, current, immutable):
     """Compare the fields of ``wanted`` that are not None with ``current`` (both plain dicts).
 
     Returns (changed field names, immutable field names among them), every field compared."""
     def equal(name, a, b):
-        if name.endswith('_id') or name in ('source', 'source_virtual_machine'):
+        if name.endswith('_id') or name == 'source':
             return ids.same(a, b) if isinstance(a, str) and isinstance(b, str) else a == b
         if name == 'location':
             return same_location(a, b)
@@ -121,6 +129,18 @@ def immutable_error(kind, name, fields, wanted, current):
     return ComputeError("%s '%s' exists with different %s (%s). These cannot be changed in place: set replace=true "
                         'to delete and re-create it, or choose another name.' % (kind, name, ', '.join(fields), details),
                         code='immutable')
+
+
+def read_current(get, normalize, params):
+    """The first step of a service's plan: (current model or None, its normalized state, the whole plan
+    when ``state=absent`` (delete or nothing) else None). ``get(resource_group, name)`` is the SDK's."""
+    rg, name = params['resource_group'], params['name']
+    current = get_or_none(get, rg, name)
+    before = normalize(current)
+    if params.get('state') != 'absent':
+        return current, before, None
+    return current, before, dict(action='delete' if current is not None else 'none', resource_group=rg, name=name,
+                                 before=before, after={}, current=before)
 
 
 def apply_plan(operations, planned, wait, kind, normalize, create_body, update_body):

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import ids
 from ansible_collections.vmimage.azure.plugins.module_utils._compute.common import (
-    ComputeError, apply_plan, compare, get_or_none, immutable_error, is_blob_url, resource_group_location, same_location,
-    source_id, tags_differ, wire)
+    ComputeError, apply_plan, compare, get_or_none, immutable_error, is_blob_url, read_current,
+    resource_group_location, same_location, source_id, wire)
 
 VM, DISK, SNAPSHOT = 'Microsoft.Compute/virtualMachines', 'Microsoft.Compute/disks', 'Microsoft.Compute/snapshots'
 _DICT_TYPES = {'virtual_machines': VM, 'disks': DISK, 'snapshots': SNAPSHOT}
@@ -153,7 +153,7 @@ def _names(subscription_id, resource_group, value, kinds, what, ref):
 
 # --- plan and apply ------------------------------------------------------------------------------
 
-def _check_source(source, location, params, what):
+def _check_source(source, location, what):
     if source.location and not same_location(source.location, location):
         raise ComputeError("%s '%s' is in %s but the image is to be in %s: an image is made from sources in its own "
                            'region. Omit location, or copy the source to %s first.'
@@ -164,7 +164,7 @@ def _wanted(client, subscription_id, params):
     rg = params['resource_group']
     source = resolve(client, subscription_id, rg, params['source'], (VM, SNAPSHOT, DISK), 'source')
     location = params.get('location') or source.location or resource_group_location(client, subscription_id, rg)
-    _check_source(source, location, params, 'The source')
+    _check_source(source, location, 'The source')
     generation, os_type = params.get('hyper_v_generation'), params.get('os_type')
     if source.generation and generation and source.generation.lower() != generation.lower():
         raise ComputeError("hyper_v_generation %s conflicts with the source's %s: a Generation %s disk does not boot as "
@@ -192,16 +192,20 @@ def _wanted(client, subscription_id, params):
                                % source.kind.replace('_', ' '), code='os_type_required')
         for lun, value in enumerate(params.get('data_disk_sources') or []):
             disk = resolve(client, subscription_id, rg, value, (SNAPSHOT, DISK), 'data_disk_sources[%d]' % lun)
-            _check_source(disk, location, params, 'data_disk_sources[%d]' % lun)
+            _check_source(disk, location, 'data_disk_sources[%d]' % lun)
             data_disks.append(dict(lun=lun, source=disk.ref, kind=disk.kind))
-    wanted = dict(location=location, source=source.ref, os_type=os_type or source.os_type,
-                  hyper_v_generation=generation or source.generation,
-                  zone_resilient=params.get('zone_resilient'),
-                  data_disks=[dict(lun=d['lun'], source=d['source']) for d in data_disks]
-                  if source.kind != 'virtual_machine' else None,
-                  os_disk_encryption_set=params.get('os_disk_encryption_set'),
-                  data_disk_encryption_set=params.get('data_disk_encryption_set'), tags=params.get('tags'))
+    wanted = _fields(params, location, source, [dict(lun=d['lun'], source=d['source']) for d in data_disks])
     return wanted, source, data_disks
+
+
+def _fields(params, location, source, data_disks):
+    """The image state asked for: ``source`` (a Source) fills in what the options leave out."""
+    return dict(location=location, source=source.ref, os_type=params.get('os_type') or source.os_type,
+                hyper_v_generation=params.get('hyper_v_generation') or source.generation,
+                zone_resilient=params.get('zone_resilient'),
+                data_disks=None if source.kind == 'virtual_machine' else data_disks,
+                os_disk_encryption_set=params.get('os_disk_encryption_set'),
+                data_disk_encryption_set=params.get('data_disk_encryption_set'), tags=params.get('tags'))
 
 
 def _same_disks(wanted, current):
@@ -230,36 +234,25 @@ def _recorded(before, subscription_id, params):
         return None
     source = Source(before['source_type'], before['source'], before.get('location'), before.get('os_type'),
                     before.get('hyper_v_generation'))
-    wanted = dict(location=params.get('location') or before.get('location'), source=before['source'],
-                  os_type=params.get('os_type') or before.get('os_type'),
-                  hyper_v_generation=params.get('hyper_v_generation') or before.get('hyper_v_generation'),
-                  zone_resilient=params.get('zone_resilient'),
-                  data_disks=None if source.kind == 'virtual_machine' else [dict(d) for d in current],
-                  os_disk_encryption_set=params.get('os_disk_encryption_set'),
-                  data_disk_encryption_set=params.get('data_disk_encryption_set'), tags=params.get('tags'))
+    wanted = _fields(params, params.get('location') or before.get('location'), source, [dict(d) for d in current])
     return wanted, source, None
 
 
 def _differences(wanted, before):
     """(changed fields, immutable ones among them), every field compared."""
-    scalar = dict((k, v) for k, v in wanted.items() if k not in ('data_disks', 'tags'))
-    changed, immutable = compare(scalar, before, IMMUTABLE)
+    changed, immutable = compare(dict((k, v) for k, v in wanted.items() if k != 'data_disks'), before, IMMUTABLE)
     if wanted['data_disks'] is not None and not _same_disks(wanted['data_disks'], before.get('data_disks')):
         changed.append('data_disks')
         immutable.append('data_disks')
-    if tags_differ(wanted['tags'], before.get('tags')):
-        changed.append('tags')
     return changed, immutable
 
 
 def plan(client, subscription_id, params):
     """Decide what to do; only GETs. Returns a dict with ``action`` (none/create/update/replace/delete)."""
     rg, name = params['resource_group'], params['name']
-    current = get_or_none(client.images.get, rg, name)
-    before = normalize(current)
-    if params.get('state') == 'absent':
-        return dict(action='delete' if current is not None else 'none', resource_group=rg, name=name,
-                    before=before, after={}, current=before)
+    current, before, absent = read_current(client.images.get, normalize, params)
+    if absent is not None:
+        return absent
     recorded = _recorded(before, subscription_id, params) if current is not None else None
     wanted, source, data_disks = recorded or _wanted(client, subscription_id, params)
     changed, immutable = _differences(wanted, before) if current is not None else ([], [])

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import ids
 from ansible_collections.vmimage.azure.plugins.module_utils._compute.common import (
-    ComputeError, apply_plan, compare, get_or_none, immutable_error, is_blob_url, resource_group_location, same_location,
-    source_id, wire)
+    ComputeError, apply_plan, compare, get_or_none, immutable_error, is_blob_url, read_current,
+    resource_group_location, same_location, source_id, wire)
 
 DISK = 'Microsoft.Compute/disks'
 # Fields that a snapshot cannot change once made.
@@ -86,11 +86,9 @@ def _read_source(client, source):
 def plan(client, subscription_id, params):
     """Decide what to do; only GETs. Returns a dict with ``action`` (none/create/update/replace/delete)."""
     rg, name = params['resource_group'], params['name']
-    current = get_or_none(client.snapshots.get, rg, name)
-    before = normalize(current)
-    if params.get('state') == 'absent':
-        return dict(action='delete' if current is not None else 'none', resource_group=rg, name=name,
-                    before=before, after={}, current=before)
+    current, before, absent = read_current(client.snapshots.get, normalize, params)
+    if absent is not None:
+        return absent
 
     option, source, uri, account = _wanted_source(params, subscription_id)
     location = params.get('location')
