@@ -44,17 +44,24 @@ SANITY_FAST := --test compile --test pep8 --test validate-modules --test yamllin
 # ansible-test wants en_US.UTF-8 and warns when it falls back to C.UTF-8.
 SANITY_LOCALE := $(shell locale -a 2>/dev/null | grep -qix 'en_US.utf-\?8' && echo en_US.UTF-8 || echo C.UTF-8)
 
+# Older ansible-core releases meta/runtime.yml claims: `make compat` runs the unit tests and the
+# smoke test (tests/integration/test_smoke.py) under each, in its own venv under .build/compat.
+# The newest (tests/requirements.txt) is the main venv's and runs every stage.
+COMPAT_CORES ?= 2.17 2.18
+COMPAT_DIR := $(BUILD)/compat
+
 # Sanity tests that need more than PyPI even with scripts/get_pip.py: none so far.
 SANITY_SKIP :=
 
 .PHONY: help deps sysdeps venv node layout test test-fast sanity sanity-fast sanity-tree lint \
-	changelog-lint unit integration bench demo clean distclean
+	changelog-lint unit integration compat bench demo clean distclean
 
 help:
 	@echo 'make test        sanity, ansible-lint, unit and integration tests (what CI runs)'
 	@echo 'make test-fast   unit tests and a quick sanity subset'
 	@echo 'make demo        convert a generated disk to a fixed VHD and upload it to a local Azurite'
-	@echo 'make sanity | lint | unit | integration | bench'
+	@echo 'make sanity | lint | unit | integration | compat | bench'
+	@echo 'make compat      unit tests and a smoke test under each older ansible-core ($(COMPAT_CORES))'
 	@echo 'make deps        system packages (apt-get, only if missing), .venv, Azurite, .build layout'
 	@echo 'make clean       remove .build and test output; make distclean also removes .venv and node_modules'
 
@@ -107,7 +114,7 @@ layout:
 # budget (not deps: apt-get or sudo may need the terminal).
 test:
 	@failed=(); summary=(); \
-	for stage in deps sanity lint unit integration; do \
+	for stage in deps sanity lint unit integration compat; do \
 		echo "=== $$stage"; start=$$(date +%s); \
 		limit=(timeout --kill-after=30 $(STAGE_TIMEOUT)); [ "$$stage" != deps ] || limit=(); \
 		if "$${limit[@]}" $(MAKE) $$stage; then result=ok; else result=FAILED; failed+=($$stage); fi; \
@@ -163,6 +170,28 @@ unit: venv layout
 
 integration: deps
 	$(call run_pytest,tests/integration)
+
+# One venv per release (reused while the requirement files are unchanged); VMIMAGE_EXPECT_CORE
+# makes the smoke test check that ansible-playbook really is that release.
+compat: deps
+	@failed=(); for core in $(COMPAT_CORES); do \
+		venv=$(COMPAT_DIR)/core-$$core; next=$${core%.*}.$$(( $${core#*.} + 1 )); \
+		stamp=$$venv/.installed-$$(cat requirements.txt tests/requirements-compat.txt | sha256sum | cut -c1-12); \
+		if [ ! -e $$stamp ]; then \
+			echo "=== compat: installing ansible-core $$core into $$venv (about 30 s)"; \
+			rm -rf $$venv; $(PYTHON) -m venv $$venv; \
+			$$venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip; \
+			$$venv/bin/python -m pip install --quiet --disable-pip-version-check \
+				"ansible-core>=$$core,<$$next" -r requirements.txt -r tests/requirements-compat.txt; \
+			touch $$stamp; \
+		fi; \
+		echo "=== compat: ansible-core $$($$venv/bin/python -c 'import ansible; print(ansible.__version__)'): unit tests and smoke test"; \
+		env PATH="$$venv/bin:$$PATH" PYTHONPATH="$(COLLECTIONS)" ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS)" \
+			PYTHON="$$venv/bin/python" ANSIBLE_NOCOWS=1 ANSIBLE_RETRY_FILES_ENABLED=0 VMIMAGE_EXPECT_CORE=$$core \
+			$$venv/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration/test_smoke.py -q -n $(JOBS) \
+			--junitxml=$(BUILD)/junit/compat-$$core.xml $(PYTEST_ARGS) || failed+=($$core); \
+	done; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "compat: failed under ansible-core $${failed[*]}" >&2; exit 1; fi
 
 bench: deps
 	$(RUN_ENV) $(VPY) benchmarks/bench_vhd.py $(BENCH_ARGS)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from ansible_collections.vmimage.azure.tests.support.module_args import patch_module_args
 from azure.core.exceptions import ClientAuthenticationError
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import auth, module as base
