@@ -16,6 +16,16 @@ description:
     uploaded to Azure as is.
   - Never changes anything. An image that is not Azure-ready is not an error; the findings are in
     RV(problems). The module fails only when O(path) is missing or cannot be read.
+  - Never runs C(qemu-img) and never opens the files an image names. A qcow2 or VMDK backing file, a
+    qcow2 external data file and VMDK extents outside the image's own directory are found from the
+    image's headers and reported as problems of severity V(error) (codes V(backing_file),
+    V(external_data_file), V(outside_extent)); M(vmimage.azure.vhd) refuses such images unless told
+    to trust them.
+  - The format is taken from a VHD footer when the file ends with one, else from the first bytes of
+    the file, as C(qemu-img) would guess it. A fixed VHD whose first bytes are another format's
+    header gets the warning V(ambiguous_format); formats C(qemu-img) knows but
+    M(vmimage.azure.vhd) does not convert (qcow version 1, QED, VDI, Parallels, LUKS, Bochs, cloop)
+    get the error V(unsupported_format).
 author:
   - vmimage.azure maintainers (@vmimage)
 options:
@@ -59,7 +69,9 @@ path:
   type: str
   sample: /srv/images/debian-12.vhd
 format:
-  description: Detected format (V(raw), V(vpc), V(qcow2), V(vmdk) or V(vhdx)).
+  description:
+    - Detected format (V(raw), V(vpc), V(qcow2), V(vmdk) or V(vhdx)); for formats that are recognised but not converted,
+      V(qcow), V(qed), V(vdi), V(parallels), V(luks), V(bochs) or V(cloop).
   returned: success
   type: str
   sample: vpc
@@ -79,12 +91,17 @@ file_size:
   type: int
   sample: 34359738880
 allocated_bytes:
-  description: Bytes of the file in allocated (non-hole) extents.
+  description:
+    - Bytes of the file in allocated (non-hole) extents, found with SEEK_DATA/SEEK_HOLE, footer included.
+    - The same measure as the C(allocated_bytes) of M(vmimage.azure.vhd).
   returned: success
   type: int
-  sample: 1610612736
+  sample: 1610616832
 data_bytes:
-  description: Bytes of the disk that hold data, the amount an upload that skips empty pages sends.
+  description:
+    - Bytes of the file in non-zero 512-byte pages (footer included), what an upload that skips empty pages
+      sends; the file's allocated extents are read to count them.
+    - The same measure as the C(data_bytes) of M(vmimage.azure.vhd_upload).
   returned: success
   type: int
   sample: 1610612736
@@ -123,7 +140,13 @@ problems:
   elements: dict
   contains:
     code:
-      description: Stable identifier of the problem.
+      description:
+        - Stable identifier of the problem.
+        - Errors - V(not_found), V(unreadable), V(is_directory), V(empty), V(not_vhd), V(unsupported_format),
+          V(backing_file), V(external_data_file), V(outside_extent), V(not_sector_multiple), V(bad_checksum),
+          V(bad_cookie), V(truncated), V(bad_header), V(dynamic_vhd), V(differencing_vhd), V(size_mismatch),
+          V(misaligned), V(under_minimum), V(over_page_blob_limit), V(over_upload_limit).
+        - Warnings - V(over_os_disk_limit), V(geometry_mismatch), V(bad_partition_table), V(ambiguous_format).
       type: str
       returned: always
       sample: not_vhd

@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import re
 import stat
-import subprocess
 import tempfile
 
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import dynamic, extents, footer as vhd_footer
-from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image, qemu, references
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
 
 MIB = 1 << 20
 SECTOR = 512
 SOURCE_FORMATS = ('auto', 'raw', 'vpc', 'qcow2', 'vmdk', 'vhdx')
-QEMU_HINT = 'install qemu-utils (Debian/Ubuntu) or qemu-img (RHEL/Fedora)'
+QEMU_HINT = qemu.QEMU_HINT
+RECORD_VERSION = 1
+RECORD_MAX = 64 * 1024
+MAX_BACKING_DEPTH = 16
+_PROTOCOL = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:')
 
 
 def align_up(size, boundary=MIB):
@@ -45,18 +48,7 @@ def reader_sizes(ftr):
 
 def qemu_img():
     """Path of qemu-img or VhdError('qemu_img_missing')."""
-    path = shutil.which('qemu-img')
-    if not path:
-        raise VhdError('qemu_img_missing', 'qemu-img is needed to convert this image but was not found on PATH; ' + QEMU_HINT)
-    return path
-
-
-def _run_qemu(args, what):
-    proc = subprocess.run([qemu_img()] + args, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        detail = (proc.stderr or proc.stdout).strip()
-        raise VhdError('qemu_img_failed', 'qemu-img %s rejected the image: %s' % (what, detail))
-    return proc.stdout
+    return qemu.qemu_img()
 
 
 def _check_source(path):
@@ -77,11 +69,28 @@ def _check_source(path):
     return st
 
 
+def _identity(st):
+    return {'size': st.st_size, 'mtime_ns': st.st_mtime_ns, 'ino': st.st_ino, 'dev': st.st_dev}
+
+
+def _check_unchanged(path, st, expected):
+    """VhdError('source_changed') unless ``st`` (a fresh stat of ``path``) is the file ``plan()`` saw."""
+    now = _identity(st)
+    if now != expected:
+        what = []
+        if (now['ino'], now['dev']) != (expected['ino'], expected['dev']):
+            what.append('it was replaced by another file')
+        if now['size'] != expected['size']:
+            what.append('its size went from %d to %d bytes' % (expected['size'], now['size']))
+        if now['mtime_ns'] != expected['mtime_ns']:
+            what.append('it was modified')
+        raise VhdError('source_changed', '%s changed after it was inspected (%s); nothing was written to it. Run the task again '
+                       'once nothing else writes to the image' % (path, ', '.join(what)))
+
+
 def _check_writable(path, dest, replace):
     """Fail before anything is written when the result cannot be written."""
     if dest:
-        if os.path.lexists(dest):
-            raise VhdError('dest_exists', 'dest %s already exists; remove it or choose another path (it is never overwritten)' % dest)
         parent = os.path.dirname(os.path.abspath(dest))
         if not os.path.isdir(parent):
             raise VhdError('dest_dir_missing', 'the directory of dest %s does not exist; create it first' % dest)
@@ -97,6 +106,78 @@ def _check_writable(path, dest, replace):
     if replace and not os.access(parent, os.W_OK | os.X_OK):
         raise VhdError('not_writable', 'converting %s replaces the file, but its directory %s is not writable; fix its permissions, '
                        'or set dest to write the result elsewhere' % (path, parent))
+
+
+# --- the record next to dest ---------------------------------------------------------------------
+
+def record_path(dest):
+    """``.<name>.vmimage.json`` next to ``dest``: what dest was made from, so that a rerun can tell."""
+    folder, name = os.path.split(os.path.abspath(dest))
+    return os.path.join(folder, '.%s.vmimage.json' % name)
+
+
+def _source_record(path, st, fmt):
+    ident = _identity(st)
+    return {'path': os.path.realpath(path), 'size': ident['size'], 'mtime_ns': ident['mtime_ns'], 'ino': ident['ino'],
+            'format': fmt}
+
+
+def _read_record(dest):
+    try:
+        with open(record_path(dest), 'rb') as fh:
+            data = json.loads(fh.read(RECORD_MAX + 1)[:RECORD_MAX].decode('utf-8'))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get('version') == RECORD_VERSION else None
+
+
+def _write_record(dest, source, dest_st, uuid):
+    record = {'version': RECORD_VERSION, 'module': 'vmimage.azure.vhd', 'source': source,
+              'dest': {'size': dest_st.st_size, 'mtime_ns': dest_st.st_mtime_ns, 'uuid': str(uuid)}}
+    target = record_path(dest)
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(target) + '.', suffix='.vmimage-tmp', dir=os.path.dirname(target))
+    try:
+        with os.fdopen(fd, 'w') as fh:
+            json.dump(record, fh, sort_keys=True)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _dest_footer(dest):
+    """The footer of ``dest`` when it is an aligned fixed VHD that every reader sizes alike, else None."""
+    try:
+        with open(dest, 'rb') as fh:
+            size = os.fstat(fh.fileno()).st_size
+            ftr = vhd_footer.read_footer(fh.fileno())
+    except (OSError, VhdError):
+        return None
+    if (ftr is None or not ftr.checksum_ok or ftr.disk_type != vhd_footer.DISK_TYPE_FIXED or ftr.current_size % MIB
+            or size != ftr.current_size + SECTOR or reader_sizes(ftr) != {ftr.current_size}):
+        return None
+    return ftr
+
+
+def _dest_is_current(dest, source):
+    """True when ``dest`` is the fixed VHD this module made from ``source`` (as it is now) and
+    nothing changed it since: the record next to it names this source (path, size, mtime, inode,
+    format) and dest's size, mtime and VHD UUID."""
+    record = _read_record(dest)
+    if not record or record.get('source') != source:
+        return False
+    try:
+        st = os.lstat(dest)
+    except OSError:
+        return False
+    want = record.get('dest') or {}
+    if not stat.S_ISREG(st.st_mode) or (st.st_size, st.st_mtime_ns) != (want.get('size'), want.get('mtime_ns')):
+        return False
+    ftr = _dest_footer(dest)
+    return ftr is not None and str(ftr.uuid) == want.get('uuid')
 
 
 def _vpc_state(fd, size, path):
@@ -132,15 +213,92 @@ def _vpc_state(fd, size, path):
     return ftr, data_size, align_up(data_size)
 
 
-def plan(path, dest=None, source_format='auto'):
-    """Inspect ``path`` (read only) and return what making it an Azure-ready fixed VHD would do."""
+def _refuse_protocols(refs, path):
+    """Even when backing files are allowed, a name that qemu would read as a protocol (nbd:, http:,
+    json:, ...) rather than a file is never followed."""
+    for ref in refs:
+        if _PROTOCOL.match(ref['name'] or ''):
+            raise VhdError(ref['code'], '%s names its %s through a qemu protocol (%s), which is never followed, even with '
+                           'allow_backing_file: true; flatten the image with qemu-img convert on a trusted host'
+                           % (path, ref['kind'], references.show(ref['name'])))
+
+
+def _inspect_references(fd, path, fmt, allow):
+    """Backing files, data files and outside extents from the headers (no qemu): refused unless allowed."""
+    refs = references.find(fd, fmt, path)
+    if not allow:
+        references.refuse(refs)
+        return refs
+    _refuse_protocols(refs, path)
+    if fmt == 'qcow2':
+        hdr = references.qcow2_header(fd)
+        if hdr and hdr['backing_file'] and not hdr['backing_format']:
+            raise references.backing_format_unknown(path, hdr['backing_file'])
+    return refs
+
+
+def _qemu_inspect(path, fmt, allow):
+    """``qemu-img info`` of the image (limited, ``-f fmt``, no backing chain) as a second opinion on
+    its references; with ``allow`` also of each backing file, each with the format recorded in the
+    layer above (never guessed). Returns ``(virtual size, references)``."""
+    layer = qemu.info(path, fmt)[0]
+    refs = references.from_qemu_info(layer, path)
+    if not allow:
+        references.refuse(refs)
+    else:
+        _refuse_protocols(refs, path)
+    virtual = int(layer['virtual-size'])
+    name, depth = path, 0
+    while allow and (layer.get('full-backing-filename') or layer.get('backing-filename')):
+        backing = layer.get('full-backing-filename') or layer.get('backing-filename')
+        backing_fmt = layer.get('backing-filename-format')
+        if not backing_fmt:
+            raise references.backing_format_unknown(name, backing)
+        depth += 1
+        if depth > MAX_BACKING_DEPTH:
+            raise VhdError('backing_file', '%s has a chain of more than %d backing files; flatten it with qemu-img convert on a '
+                           'trusted host' % (path, MAX_BACKING_DEPTH))
+        if not os.path.isabs(backing):     # qemu resolves it next to the image that names it
+            backing = os.path.join(os.path.dirname(os.path.abspath(name)), backing)
+        name = backing
+        layer = qemu.info(backing, backing_fmt)[0]
+        more = references.from_qemu_info(layer, backing)
+        _refuse_protocols(more, backing)
+        refs.extend(more)
+    return virtual, refs
+
+
+def _dedupe(refs):
+    seen, out = set(), []
+    for ref in refs:
+        if (ref['code'], ref['resolved']) not in seen:
+            seen.add((ref['code'], ref['resolved']))
+            out.append(ref)
+    return out
+
+
+def plan(path, dest=None, source_format='auto', force=False, in_place=False, allow_backing_file=False):
+    """Inspect ``path`` (read only) and return what making it an Azure-ready fixed VHD would do.
+
+    ``force`` replaces a ``dest`` that exists and is not the current result of this source;
+    ``in_place`` allows replacing ``path`` itself by the converted file when it is not raw or a
+    fixed VHD; ``allow_backing_file`` lets a conversion read the backing files, external data files
+    and outside VMDK extents the image names (refused otherwise).
+    """
     if source_format not in SOURCE_FORMATS:
         raise VhdError('bad_option', 'source_format must be one of %s' % ', '.join(SOURCE_FORMATS))
+    if dest and in_place:
+        raise VhdError('bad_option', 'in_place: true replaces path itself and cannot be combined with dest; drop one of them')
     st = _check_source(path)
     size = st.st_size
+    refs = []
     with open(path, 'rb') as fh:
         fd = fh.fileno()
         detected = image.detect_format(fd, size)
+        if detected in image.UNSUPPORTED_FORMATS:
+            raise VhdError('unsupported_format', '%s is a %s image, which this module does not convert: convert it to raw on a '
+                           'trusted host (qemu-img convert -f %s -O raw <image> <raw>) and run again on the raw'
+                           % (path, detected, detected))
         if source_format not in ('auto', detected) and detected != 'raw':
             raise VhdError('format_mismatch', '%s is a %s image, not %s; set source_format to auto or %s' % (path, detected, source_format, detected))
         fmt = detected if source_format == 'auto' else source_format
@@ -164,17 +322,55 @@ def plan(path, dest=None, source_format='auto'):
                 action = 'none'
         else:
             action = 'convert'
+            virtual_before = after = None
         if action == 'convert':
-            info = json.loads(_run_qemu(['info', '-f', fmt, '--output', 'json', path], 'info'))
-            virtual_before = int(info['virtual-size'])
-            after = align_up(virtual_before)
+            refs = _inspect_references(fd, path, fmt, allow_backing_file)
+    if action == 'convert' and not dest and not in_place:
+        raise VhdError('dest_required', '%s is a %s image: making it a fixed VHD means converting it, and without dest the VHD would '
+                       'replace it under the same name. Set dest to write the VHD to a new file, or set in_place: true to replace '
+                       '%s by the VHD' % (path, fmt if fmt != 'vpc' else '%s VHD' % disk_type, path))
+    source = _source_record(path, st, fmt)
+    current = False
+    if dest and os.path.lexists(dest):
+        try:
+            same = os.path.samefile(dest, path)
+        except OSError:
+            same = False
+        if same:
+            raise VhdError('dest_is_source', 'dest %s is path itself; leave dest out to change path in place' % dest)
+        if os.path.isdir(dest):
+            raise VhdError('is_directory', 'dest %s is a directory; give the path of the VHD file to write' % dest)
+        current = _dest_is_current(dest, source)
+        if not current and not force:
+            raise VhdError('dest_exists', 'dest %s already exists and is not the VHD this module made from %s as it is now (it was '
+                           'made from another file or version of it, changed since, or not made by this module); it is left '
+                           'alone. Set force: true to replace it, or choose another dest' % (dest, path))
+    if current:
+        dftr = _dest_footer(dest)
+        state = {'format': 'vpc', 'disk_type': 'fixed', 'virtual_size': dftr.current_size}
+        return {
+            'path': path, 'dest': dest, 'target': dest, 'source_format': fmt, 'disk_type': disk_type, 'file_size_before': size,
+            'data_size': data_size, 'virtual_size_before': dftr.current_size, 'virtual_size': dftr.current_size,
+            'action': 'none', 'changed': False, 'uuid': dftr.uuid, 'source_identity': _identity(st), 'source_record': source,
+            'dest_existed': True, 'file_size': dftr.current_size + SECTOR, 'references': [], 'warnings': [],
+            'diff': {'before': dict(state), 'after': dict(state)},
+        }
+    if action == 'convert':
+        virtual_before, more = _qemu_inspect(path, fmt, allow_backing_file)
+        refs = _dedupe(refs + more)
+        after = align_up(virtual_before)
     _check_writable(path, dest, replace=action == 'convert')
     if dest and action == 'none':
         action = 'copy'
+    warnings = ['%s: converting with its %s %s, since allow_backing_file is true' % (path, r['kind'], references.show(r['name']))
+                for r in refs]
     return {
         'path': path, 'dest': dest, 'target': dest or path, 'source_format': fmt, 'disk_type': disk_type,
         'file_size_before': size, 'data_size': data_size, 'virtual_size_before': virtual_before, 'virtual_size': after,
         'action': action, 'changed': action != 'none', 'uuid': ftr.uuid if ftr is not None else None,
+        'source_identity': _identity(st), 'source_record': source, 'dest_existed': bool(dest and os.path.lexists(dest)),
+        'file_size': after + SECTOR if action != 'none' else size,
+        'references': refs, 'warnings': warnings,
         'diff': {'before': {'format': fmt, 'disk_type': disk_type, 'virtual_size': virtual_before},
                  'after': {'format': 'vpc', 'disk_type': 'fixed', 'virtual_size': after}},
     }
@@ -186,15 +382,17 @@ def _new_footer(size, uuid=None):
 
 def _finish(fd, data_size, uuid):
     """Turn the first ``data_size`` bytes of ``fd`` into an aligned fixed VHD: cut anything after
-    the data (an old footer), grow sparsely to the next 1 MiB boundary, write a footer."""
+    the data (an old footer), grow sparsely to the next 1 MiB boundary, write a footer. Returns
+    the footer's UUID."""
     size = align_up(data_size)
     os.ftruncate(fd, data_size)
     os.ftruncate(fd, size)
-    footer = _new_footer(size, uuid)
+    ftr = vhd_footer.new_fixed_footer(size, uuid=uuid)
+    footer = ftr.pack()
     if os.pwrite(fd, footer, size) != len(footer):
         raise VhdError('write_failed', 'short write of the VHD footer')
     os.fsync(fd)
-    return size
+    return ftr.uuid
 
 
 def _copy_sparse(src_fd, dst_fd, length):
@@ -221,85 +419,108 @@ def _temp_next_to(target):
     return fd, tmp
 
 
-def _publish(tmp, target, replace, src_stat):
-    os.chmod(tmp, stat.S_IMODE(src_stat.st_mode))
-    if replace:     # the converted file takes the place (and, when allowed, the owner) of the original
+def default_publish(tmp, target):
+    """Rename ``tmp`` over ``target`` as ``AnsibleModule.atomic_move`` does (the module passes
+    atomic_move itself): an existing target's mode and owner are kept, a new one gets 0666 minus
+    the umask."""
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+    else:
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
         try:
-            os.chown(tmp, src_stat.st_uid, src_stat.st_gid)
+            os.chown(tmp, st.st_uid, st.st_gid)
         except PermissionError:
             pass
-        os.replace(tmp, target)
-        return
-    try:
-        os.link(tmp, target)    # fails if target appeared meanwhile: never overwrite a dest
-    except FileExistsError:
-        raise VhdError('dest_exists', 'dest %s appeared while converting; nothing was overwritten' % target) from None
-    except OSError:
-        os.rename(tmp, target)
-        return
-    os.unlink(tmp)
+    os.replace(tmp, target)
 
 
-def apply(plan_):
-    """Carry out a plan from ``plan()``; returns the plan updated with the result sizes."""
+def apply(plan_, publish=None):
+    """Carry out a plan from ``plan()``; returns the plan updated with the result sizes.
+
+    ``publish(tmp, target)`` moves a finished temporary file over the target (the module passes
+    ``AnsibleModule.atomic_move``; ``default_publish`` otherwise). The source must still be the file
+    ``plan()`` inspected (size, mtime, inode): ``VhdError('source_changed')`` otherwise.
+    """
+    publish = publish or default_publish
     p = dict(plan_)
-    action, src, target = p['action'], p['path'], p['target']
-    src_stat = os.stat(src)
+    action, src, target, expected = p['action'], p['path'], p['target'], p['source_identity']
     if action == 'none':
-        pass
-    elif action in ('append_footer', 'realign') and not p['dest']:
+        p['file_size'] = os.stat(target).st_size
+        return p
+    if action in ('append_footer', 'realign') and not p['dest']:
         with open(src, 'r+b') as fh:
-            _finish(fh.fileno(), p['data_size'], p['uuid'])
-    else:
-        fd, tmp = _temp_next_to(target)
-        try:
-            if action == 'convert':
-                os.close(fd)
-                fd = -1
-                _run_qemu(['convert', '-f', p['source_format'], '-O', 'vpc', '-o', 'subformat=fixed,force_size', src, tmp], 'convert')
-                with open(tmp, 'r+b') as fh:
-                    qftr = vhd_footer.read_footer(fh.fileno())
-                    if qftr is None or qftr.disk_type != vhd_footer.DISK_TYPE_FIXED:
-                        raise VhdError('qemu_img_failed', 'qemu-img convert did not produce a fixed VHD')
-                    _finish(fh.fileno(), os.fstat(fh.fileno()).st_size - SECTOR, p['uuid'])
-            else:   # append_footer / realign / copy to dest
-                with open(src, 'rb') as fh:
-                    _copy_sparse(fh.fileno(), fd, p['data_size'])
-                _finish(fd, p['data_size'], p['uuid'])
-            _publish(tmp, target, replace=not p['dest'], src_stat=src_stat)
-        finally:
-            if fd >= 0:
-                os.close(fd)
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    p['file_size'] = os.stat(target).st_size
+            _check_unchanged(src, os.fstat(fh.fileno()), expected)
+            p['uuid'] = _finish(fh.fileno(), p['data_size'], p['uuid'])
+        p['file_size'] = os.stat(target).st_size
+        return p
+    fd, tmp = _temp_next_to(target)
+    try:
+        if action == 'convert':
+            os.close(fd)
+            fd = -1
+            _check_unchanged(src, os.stat(src), expected)
+            qemu.convert(src, p['source_format'], tmp, p['virtual_size_before'])
+            _check_unchanged(src, os.stat(src), expected)
+            with open(tmp, 'r+b') as fh:
+                qftr = vhd_footer.read_footer(fh.fileno())
+                if qftr is None or qftr.disk_type != vhd_footer.DISK_TYPE_FIXED:
+                    raise VhdError('qemu_img_failed', 'qemu-img convert did not produce a fixed VHD')
+                p['uuid'] = _finish(fh.fileno(), os.fstat(fh.fileno()).st_size - SECTOR, p['uuid'])
+        else:   # append_footer / realign / copy to dest
+            with open(src, 'rb') as fh:
+                _check_unchanged(src, os.fstat(fh.fileno()), expected)
+                _copy_sparse(fh.fileno(), fd, p['data_size'])
+                _check_unchanged(src, os.fstat(fh.fileno()), expected)
+            p['uuid'] = _finish(fd, p['data_size'], p['uuid'])
+            os.close(fd)
+            fd = -1
+        if not p['dest']:
+            _check_unchanged(src, os.stat(src), expected)    # replacing it must not lose a write made meanwhile
+        elif not p['dest_existed'] and os.path.lexists(target):
+            raise VhdError('dest_exists', 'dest %s appeared while converting; nothing was overwritten' % target)
+        publish(tmp, target)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    st = os.stat(target)
+    if p['dest']:
+        _write_record(target, p['source_record'], st, p['uuid'])
+    p['file_size'] = st.st_size
     return p
 
 
 def facts(path):
     """Cheap facts about a finished image: no data is read (allocated extents, partition table)."""
     info = image.inspect_image(path, scan_data=False)
-    return {'data_bytes': info['allocated_bytes'], 'allocated_bytes': info['allocated_bytes'],
-            'generation_hint': info['generation_hint'], 'azure_ready': info['azure_ready'], 'problems': info['problems']}
+    return {'allocated_bytes': info['allocated_bytes'], 'generation_hint': info['generation_hint'],
+            'azure_ready': info['azure_ready'], 'problems': info['problems']}
 
 
-def run(path, dest=None, source_format='auto', check_mode=False):
+def run(path, dest=None, source_format='auto', check_mode=False, force=False, in_place=False, allow_backing_file=False,
+        publish=None):
     """What the ``vhd`` module does: plan, apply unless in check mode, and describe the result."""
-    p = plan(path, dest, source_format)
-    if check_mode:
-        p['file_size'] = p['virtual_size'] + SECTOR if p['changed'] else p['file_size_before']
-    else:
+    p = plan(path, dest, source_format, force=force, in_place=in_place, allow_backing_file=allow_backing_file)
+    if not check_mode:
         try:
-            p = apply(p)
+            p = apply(p, publish=publish)
         except OSError as exc:
             raise VhdError('io_error', 'writing %s failed: %s' % (p['target'], exc)) from None
     done = not check_mode or not p['changed']
     result = {
         'changed': p['changed'], 'action': p['action'], 'path': p['target'], 'format': p['source_format'],
         'disk_type': p['disk_type'], 'virtual_size': p['virtual_size'], 'file_size': p['file_size'], 'diff': p['diff'],
+        'warnings': p['warnings'],
     }
+    if dest:
+        result['state_file'] = record_path(dest)
     result.update(facts(p['target'] if done else path))
     return result
 
 
-__all__ = ['plan', 'apply', 'run', 'align_up', 'reader_sizes', 'qemu_img']
+__all__ = ['plan', 'apply', 'run', 'align_up', 'reader_sizes', 'qemu_img', 'record_path', 'default_publish']

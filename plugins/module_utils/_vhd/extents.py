@@ -23,6 +23,7 @@ from .errors import VhdError
 
 PAGE = 512
 MAX_RANGE = 4 * 1024 * 1024
+_MAX_OFFSET = (1 << 63) - 1
 
 
 def as_fd(fd):
@@ -31,8 +32,11 @@ def as_fd(fd):
 
 
 def read_at(fd, length, offset):
-    """Read up to ``length`` bytes at ``offset`` (fewer only at end of file)."""
+    """Read up to ``length`` bytes at ``offset`` (fewer only at end of file; none at an offset no
+    file can reach, such as one read from a damaged or crafted header)."""
     fd = as_fd(fd)
+    if offset < 0 or offset + length > _MAX_OFFSET:
+        return b''
     parts = []
     while length > 0:
         try:

@@ -8,7 +8,8 @@
 """Inspect a disk image file and say whether Azure will take it as it is.
 
 Reads are bounded (headers, footer, partition table); only the optional data scan reads the
-allocated parts of the file.
+allocated parts of the file. qemu-img is never run: the backing files, external data files and VMDK
+extents an image names are found from its headers (``references``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import stat
 import struct
 import uuid
 
-from . import dynamic
+from . import dynamic, references
 from .errors import VhdError
 from .extents import ExtentMap, read_at
 from .footer import (DISK_TYPE_DIFFERENCING, DISK_TYPE_DYNAMIC, DISK_TYPE_FIXED, FOOTER_SIZE,
@@ -45,21 +46,75 @@ def _fmt_size(n):
     return '%d bytes' % n
 
 
-def detect_format(fd, size):
-    """``raw``, ``vpc``, ``qcow2``, ``vmdk`` or ``vhdx``, by magic numbers."""
-    for length in (FOOTER_SIZE, FOOTER_SIZE - 1):
-        if size >= length and read_at(fd, 8, size - length) == b'conectix':
-            return 'vpc'
-    head = read_at(fd, 32, 0)
+# Formats qemu-img recognises by their first bytes that vmimage.azure.vhd does not convert. They are
+# detected so that such a file is never taken for a raw disk (qemu-img, guessing, would not).
+UNSUPPORTED_FORMATS = ('qcow', 'qed', 'vdi', 'parallels', 'luks', 'bochs', 'cloop')
+FORMATS = ('raw', 'vpc', 'qcow2', 'vmdk', 'vhdx') + UNSUPPORTED_FORMATS
+_PROBE_SIZE = 512       # what qemu reads to guess a format (BLOCK_PROBE_BUF_SIZE)
+_VMDK_VERSIONS = tuple(b'version=%d%s' % (n, end) for n in (1, 2, 3) for end in (b'\n', b'\r\n'))
+_CLOOP = b'#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n'
+
+
+def _vmdk_text(buf):
+    """qemu's vmdk_probe for descriptor files: comment lines and blank lines, then ``version=N``."""
+    pos, end = 0, len(buf)
+    while pos < end:
+        char = buf[pos:pos + 1]
+        if char == b'#':
+            newline = buf.find(b'\n', pos)
+            pos = end if newline < 0 else newline + 1
+            continue
+        if char == b' ':
+            while pos < end and buf[pos:pos + 1] == b' ':
+                pos += 1
+            if buf[pos:pos + 1] == b'\r':
+                pos += 1
+            if buf[pos:pos + 1] != b'\n':
+                return False
+            pos += 1
+            continue
+        return buf.startswith(_VMDK_VERSIONS, pos)
+    return False
+
+
+def header_format(fd):
+    """The format the first bytes of the file announce, as qemu-img would guess it, or None (raw)."""
+    head = read_at(fd, _PROBE_SIZE, 0)
     if head.startswith(b'QFI\xfb'):
-        return 'qcow2'
+        return 'qcow' if head[4:8] == b'\0\0\0\1' else 'qcow2'
     if head.startswith(b'vhdxfile'):
         return 'vhdx'
-    if head.startswith(b'KDMV') or head.startswith(b'# Disk DescriptorFile'):
+    if head.startswith((b'KDMV', b'COWD', b'# Disk DescriptorFile')) or _vmdk_text(head):
         return 'vmdk'
     if head.startswith(b'conectix'):
         return 'vpc'
-    return 'raw'
+    if head.startswith(b'QED\0'):
+        return 'qed'
+    if head[64:68] == b'\x7f\x10\xda\xbe':
+        return 'vdi'
+    if head.startswith((b'WithoutFreeSpace', b'WithouFreSpacExt')):
+        return 'parallels'
+    if head.startswith(b'LUKS\xba\xbe'):
+        return 'luks'
+    if head.startswith(b'Bochs Virtual HD Image'):
+        return 'bochs'
+    if head.startswith(_CLOOP):
+        return 'cloop'
+    return None
+
+
+def detect_format(fd, size):
+    """``raw``, ``vpc``, ``qcow2``, ``vmdk``, ``vhdx`` or one of ``UNSUPPORTED_FORMATS``.
+
+    A VHD footer in the last 512 (or 511) bytes makes the file a VHD, as Azure and Hyper-V read it;
+    otherwise the first bytes decide, as qemu-img would guess (so a file qemu-img would read as a
+    container is never taken for a raw disk here); a file with neither is raw. Callers always pass
+    the result to qemu-img with ``-f``: qemu-img never guesses.
+    """
+    for length in (FOOTER_SIZE, FOOTER_SIZE - 1):
+        if size >= length and read_at(fd, 8, size - length) == b'conectix':
+            return 'vpc'
+    return header_format(fd) or 'raw'
 
 
 def _vhdx_size(fd):
@@ -250,9 +305,20 @@ def _inspect_fd(fd, rep, scan_data):
     res['allocated_bytes'], res['data_bytes'] = emap.allocated_bytes, emap.data_bytes
     if fmt == 'vpc':
         _check_vpc(fd, size, rep)
+        announced = header_format(fd)
+        if res['disk_type'] == 'fixed' and announced not in (None, 'vpc'):
+            rep.problem('ambiguous_format', 'The file is a fixed VHD, but its first bytes are a %s header: Azure reads it as '
+                        'a VHD, while a tool that guesses formats (qemu-img without -f) would read it as %s and open any '
+                        'file that header names. Always pass -f vpc to qemu-img for this file.' % (announced, announced),
+                        'warning')
+    elif fmt in UNSUPPORTED_FORMATS:
+        rep.problem('unsupported_format', 'The image is in %s format, which vmimage.azure.vhd does not convert: convert it '
+                    'to raw on a trusted host (qemu-img convert -f %s -O raw <image> <raw>), then %s.' % (fmt, fmt, _CONVERT))
     else:
         res['virtual_size'] = _virtual_size(fd, fmt, size)
         rep.problem('not_vhd', 'The image is in %s format, not a VHD: %s.' % (fmt, _CONVERT))
+        for ref in references.find(fd, fmt, res['path']):
+            rep.problem(ref['code'], ref['message'])
     _partitions(fd, rep)
     _check_limits(rep)
 

@@ -6,16 +6,17 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 
 import pytest
 
-from ansible_collections.vmimage.azure.plugins.module_utils._vhd import convert
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import convert, qemu
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import footer as vhd_footer
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
-from ansible_collections.vmimage.azure.tests.support.images import write_sparse
+from ansible_collections.vmimage.azure.tests.support.images import files_under, vhd_digest, write_sparse
 
 MIB = 1 << 20
 needs_qemu = pytest.mark.skipif(shutil.which('qemu-img') is None, reason='qemu-img not installed')
@@ -97,7 +98,21 @@ def test_ready_vhd_copied_to_dest_is_a_copy_action(tmp_path):
     plan = convert.plan(path, str(tmp_path / 'copy.vhd'))
     assert (plan['action'], plan['changed']) == ('copy', True)
     convert.apply(plan)
-    assert state(path)[2] == state(tmp_path / 'copy.vhd')[2]
+    assert vhd_digest(path) == vhd_digest(tmp_path / 'copy.vhd')
+    assert footer_of(tmp_path / 'copy.vhd').uuid == footer_of(path).uuid
+
+
+def test_copy_compares_equal_when_the_clock_moves_between_footers(tmp_path, monkeypatch):
+    """The footer timestamp (and so its checksum) differs between two writes a second apart;
+    the comparison must not depend on it."""
+    clock = iter(range(700000000, 700001000, 3))
+    monkeypatch.setattr(vhd_footer, 'vhd_timestamp', lambda unix_time=None: next(clock))
+    path = make_raw(tmp_path / 'disk.raw', MIB, marks=((0, b'boot'), (MIB - 4, b'tail')))
+    convert.apply(convert.plan(path))
+    copy = tmp_path / 'copy.vhd'
+    convert.apply(convert.plan(path, str(copy)))
+    assert footer_of(path).timestamp != footer_of(copy).timestamp      # the clock did move
+    assert footer_of(copy).checksum_ok and vhd_digest(path) == vhd_digest(copy)
 
 
 def test_unaligned_fixed_vhd_is_realigned_keeping_uuid(tmp_path):
@@ -165,7 +180,7 @@ def test_dest_that_exists_is_refused(tmp_path):
     dest = make_raw(tmp_path / 'taken.vhd', 512, marks=((0, b'keep'),))
     with pytest.raises(VhdError) as err:
         convert.plan(src, dest)
-    assert err.value.code == 'dest_exists'
+    assert err.value.code == 'dest_exists' and 'force: true' in err.value.message
     assert open(dest, 'rb').read(4) == b'keep'
 
 
@@ -178,7 +193,7 @@ def test_explicit_format_that_contradicts_the_file_is_refused(tmp_path):
 
 
 def test_missing_qemu_img_names_the_package(tmp_path, monkeypatch):
-    monkeypatch.setattr(convert.shutil, 'which', lambda *a, **k: None)
+    monkeypatch.setattr(qemu.shutil, 'which', lambda *a, **k: None)
     with pytest.raises(VhdError) as err:
         convert.qemu_img()
     assert err.value.code == 'qemu_img_missing' and 'qemu-utils' in err.value.message and 'qemu-img (RHEL' in err.value.message
@@ -189,7 +204,7 @@ def test_qcow2_is_converted_to_an_aligned_fixed_vhd(tmp_path):
     raw = make_raw(tmp_path / 'src.raw', 3 * MIB + 1024, marks=((0, b'qcow'), (2 * MIB, b'data')))
     qcow = str(tmp_path / 'disk.qcow2')
     subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, qcow], check=True)
-    plan = convert.plan(qcow)
+    plan = convert.plan(qcow, in_place=True)
     assert (plan['action'], plan['source_format'], plan['virtual_size']) == ('convert', 'qcow2', 4 * MIB)
     convert.apply(plan)
     ftr = footer_of(qcow)
@@ -205,6 +220,207 @@ def test_qemu_img_rejection_shows_stderr_and_leaves_nothing(tmp_path):
     path = make_raw(tmp_path / 'broken.qcow2', MIB, marks=((0, b'QFI\xfb\x00\x00\x00\x03' + b'\xff' * 64),))
     before = state(path)
     with pytest.raises(VhdError) as err:
-        convert.apply(convert.plan(path))
+        convert.apply(convert.plan(path, in_place=True))
     assert err.value.code == 'qemu_img_failed' and 'qemu-img' in err.value.message and len(err.value.message) > 40
     assert state(path) == before and sorted(os.listdir(tmp_path)) == ['broken.qcow2']
+
+
+# --- item: dest is rerunnable (record next to dest), force -------------------------------------------
+
+def test_rerun_with_dest_changes_nothing(tmp_path):
+    src = make_raw(tmp_path / 'disk.raw', 20 * MIB + 512, marks=((MIB, b'data'),))
+    dest = str(tmp_path / 'out.vhd')
+    first = convert.run(src, dest)
+    assert first['changed'] is True and first['action'] == 'append_footer' and first['state_file'] == convert.record_path(dest)
+    before = state(dest)
+    again = convert.run(src, dest)
+    assert (again['changed'], again['action'], again['virtual_size'], again['file_size']) == (False, 'none', 21 * MIB, 21 * MIB + 512)
+    assert again['diff']['before'] == again['diff']['after'] == {'format': 'vpc', 'disk_type': 'fixed', 'virtual_size': 21 * MIB}
+    assert convert.run(src, dest, check_mode=True)['changed'] is False
+    assert state(dest) == before and again['azure_ready'] is True
+
+
+def test_record_names_source_identity_and_dest_uuid(tmp_path):
+    src = make_raw(tmp_path / 'disk.raw', MIB)
+    dest = str(tmp_path / 'out.vhd')
+    convert.run(src, dest)
+    record = json.load(open(tmp_path / '.out.vhd.vmimage.json'))
+    st, dst = os.stat(src), os.stat(dest)
+    assert record['source'] == {'path': os.path.realpath(src), 'size': st.st_size, 'mtime_ns': st.st_mtime_ns, 'ino': st.st_ino,
+                                'format': 'raw'}
+    assert record['dest'] == {'size': dst.st_size, 'mtime_ns': dst.st_mtime_ns, 'uuid': str(footer_of(dest).uuid)}
+
+
+@pytest.mark.parametrize('change', ['source_rewritten', 'other_source', 'dest_modified', 'dest_other_vhd', 'record_missing'])
+def test_dest_not_made_from_this_source_is_refused_until_force(tmp_path, change):
+    src = make_raw(tmp_path / 'disk.raw', MIB, marks=((0, b'one'),))
+    other = make_raw(tmp_path / 'other.raw', MIB, marks=((0, b'two'),))
+    dest = str(tmp_path / 'out.vhd')
+    convert.run(src, dest)
+    if change == 'source_rewritten':
+        with open(src, 'r+b') as fh:
+            fh.write(b'ONE')
+        os.utime(src, ns=(os.stat(src).st_atime_ns, os.stat(src).st_mtime_ns + 10 ** 9))
+    elif change == 'dest_modified':
+        with open(dest, 'r+b') as fh:
+            fh.write(b'XXX')
+    elif change == 'dest_other_vhd':
+        convert.run(other, str(tmp_path / 'o.vhd'))
+        os.replace(tmp_path / 'o.vhd', dest)
+    elif change == 'record_missing':
+        os.unlink(convert.record_path(dest))
+    used = other if change == 'other_source' else src
+    before = state(dest)
+    with pytest.raises(VhdError) as err:
+        convert.run(used, dest)
+    assert err.value.code == 'dest_exists' and 'force: true' in err.value.message
+    assert state(dest) == before
+    forced = convert.run(used, dest, force=True)
+    assert forced['changed'] is True and forced['action'] == 'append_footer'
+    with open(dest, 'rb') as fh:
+        assert fh.read(MIB) == open(used, 'rb').read()
+    assert convert.run(used, dest)['changed'] is False
+
+
+def test_force_in_check_mode_predicts_a_change_and_writes_nothing(tmp_path):
+    src = make_raw(tmp_path / 'disk.raw', MIB)
+    dest = make_raw(tmp_path / 'out.vhd', 512, marks=((0, b'keep'),))
+    result = convert.run(src, dest, check_mode=True, force=True)
+    assert result['changed'] is True and result['action'] == 'append_footer'
+    assert open(dest, 'rb').read() == b'keep' + bytes(508) and not os.path.exists(convert.record_path(dest))
+
+
+def test_dest_that_is_the_source_is_refused(tmp_path):
+    src = make_raw(tmp_path / 'disk.raw', MIB)
+    os.symlink(src, tmp_path / 'link.vhd')
+    with pytest.raises(VhdError) as err:
+        convert.plan(src, str(tmp_path / 'link.vhd'), force=True)
+    assert err.value.code == 'dest_is_source'
+
+
+# --- item: a conversion needs dest or in_place ----------------------------------------------------
+
+@needs_qemu
+@pytest.mark.parametrize('fmt, opts', [('qcow2', []), ('vmdk', []), ('vhdx', []), ('vpc', ['-o', 'subformat=dynamic'])])
+def test_conversion_without_dest_needs_in_place(tmp_path, monkeypatch, fmt, opts):
+    raw = make_raw(tmp_path / 'src.raw', 2 * MIB, marks=((0, b'boot'),))
+    path = str(tmp_path / ('disk.' + fmt))
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', fmt] + opts + [raw, path], check=True)
+    before, listing = state(path), files_under(tmp_path)
+    calls = []
+    monkeypatch.setattr(qemu, 'run', lambda *a, **k: calls.append(a))
+    with pytest.raises(VhdError) as err:
+        convert.run(path)
+    assert err.value.code == 'dest_required' and 'in_place: true' in err.value.message and 'dest' in err.value.message
+    assert state(path) == before and files_under(tmp_path) == listing and calls == []     # qemu-img not even run
+    monkeypatch.undo()
+    result = convert.run(path, in_place=True)
+    assert result['action'] == 'convert' and footer_of(path).current_size == result['virtual_size'] >= 2 * MIB
+
+
+def test_raw_and_fixed_vhd_stay_in_place_by_default(tmp_path):
+    path = make_raw(tmp_path / 'disk.raw', MIB + 512)
+    assert convert.run(path)['action'] == 'append_footer'
+    assert convert.run(path)['action'] == 'none'
+
+
+def test_in_place_with_dest_is_refused(tmp_path):
+    with pytest.raises(VhdError) as err:
+        convert.plan(make_raw(tmp_path / 'disk.raw', MIB), str(tmp_path / 'x.vhd'), in_place=True)
+    assert err.value.code == 'bad_option'
+
+
+# --- item: apply() refuses a source that changed after plan() ------------------------------------
+
+def _grow(path):
+    with open(path, 'ab') as fh:
+        fh.write(b'\1' * 512)
+
+
+def _touch(path):
+    st = os.stat(path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))
+
+
+def _replace(path):
+    st = os.stat(path)
+    shutil.copyfile(path, path + '.new')
+    os.replace(path + '.new', path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))     # same size and mtime, another inode
+
+
+@pytest.mark.parametrize('change', [_grow, _touch, _replace], ids=['grew', 'modified', 'replaced'])
+@pytest.mark.parametrize('to_dest', [False, True], ids=['in_place', 'dest'])
+def test_source_changed_between_plan_and_apply_is_refused(tmp_path, change, to_dest):
+    src = make_raw(tmp_path / 'disk.raw', MIB + 512, marks=((0, b'boot'),))
+    dest = str(tmp_path / 'out.vhd') if to_dest else None
+    plan = convert.plan(src, dest)
+    change(src)
+    before, listing = state(src), files_under(tmp_path)
+    with pytest.raises(VhdError) as err:
+        convert.apply(plan)
+    assert err.value.code == 'source_changed' and src in err.value.message
+    assert state(src) == before and files_under(tmp_path) == listing      # not cut, nothing written
+    assert convert.run(src, dest)['changed'] is True                      # a new plan goes through
+
+
+@needs_qemu
+def test_source_changed_before_a_conversion_is_refused(tmp_path):
+    raw = make_raw(tmp_path / 'src.raw', MIB, marks=((0, b'boot'),))
+    path = str(tmp_path / 'disk.qcow2')
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, path], check=True)
+    plan = convert.plan(path, in_place=True)
+    _touch(path)
+    with pytest.raises(VhdError) as err:
+        convert.apply(plan)
+    assert err.value.code == 'source_changed'
+    assert files_under(tmp_path) == ['disk.qcow2', 'src.raw']
+
+
+# --- item: results are published through a callable (the module passes atomic_move) --------------
+
+@needs_qemu
+def test_publish_callable_moves_dest_and_in_place_conversions_only(tmp_path):
+    moves = []
+
+    def publish(tmp, target):
+        assert os.path.dirname(tmp) == os.path.dirname(os.path.abspath(target)) and tmp.endswith('.vmimage-tmp')
+        moves.append(os.path.basename(target))
+        os.replace(tmp, target)
+    raw = make_raw(tmp_path / 'disk.raw', MIB)
+    convert.run(raw, str(tmp_path / 'out.vhd'), publish=publish)
+    assert moves == ['out.vhd']
+    qcow = str(tmp_path / 'disk.qcow2')
+    subprocess.run(['qemu-img', 'convert', '-f', 'raw', '-O', 'qcow2', raw, qcow], check=True)
+    convert.run(qcow, in_place=True, publish=publish)
+    assert moves == ['out.vhd', 'disk.qcow2']
+    convert.run(raw, publish=publish)                       # in-place footer append: written in place
+    assert moves == ['out.vhd', 'disk.qcow2'] and footer_of(raw) is not None
+
+
+def test_a_failing_publish_leaves_no_temporary_file(tmp_path):
+    def publish(tmp, target):
+        raise VhdError('io_error', 'cannot move')
+    src = make_raw(tmp_path / 'disk.raw', MIB)
+    with pytest.raises(VhdError):
+        convert.run(src, str(tmp_path / 'out.vhd'), publish=publish)
+    assert files_under(tmp_path) == ['disk.raw']
+
+
+def test_default_publish_gives_a_new_dest_the_umask_mode(tmp_path):
+    umask = os.umask(0o027)
+    try:
+        convert.run(make_raw(tmp_path / 'disk.raw', MIB), str(tmp_path / 'out.vhd'))
+    finally:
+        os.umask(umask)
+    assert os.stat(tmp_path / 'out.vhd').st_mode & 0o777 == 0o640
+
+
+# --- item: vhd returns allocated_bytes, not data_bytes -------------------------------------------
+
+def test_vhd_result_has_allocated_bytes_and_no_data_bytes(tmp_path):
+    src = make_raw(tmp_path / 'disk.raw', 4 * MIB, marks=((0, b'\1' * 8192), (2 * MIB, b'\2' * 4096)))
+    result = convert.run(src, str(tmp_path / 'out.vhd'))
+    assert 'data_bytes' not in result
+    blocks = os.stat(tmp_path / 'out.vhd').st_blocks * 512
+    assert 8192 + 4096 + 512 <= result['allocated_bytes'] <= blocks

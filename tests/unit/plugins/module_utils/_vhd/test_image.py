@@ -5,12 +5,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 
 import pytest
 
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd import convert, image
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import footer as vf
-from ansible_collections.vmimage.azure.plugins.module_utils._vhd import image
+from ansible_collections.vmimage.azure.plugins.module_utils._vhd.extents import read_at
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
 
 MIB = 1 << 20
@@ -190,3 +193,79 @@ def test_detect_format_prefers_the_footer(make_file):
     path = fixed_vhd(make_file, 'q.vhd', 20 * MIB, [(0, b'QFI\xfb')])
     with open(path, 'rb') as fh:
         assert image.detect_format(fh.fileno(), os.path.getsize(path)) == 'vpc'
+
+
+# --- detect_format agrees with qemu-img's guess wherever a header decides -----------------------
+
+@pytest.mark.parametrize('fmt, options', [
+    ('qcow2', ()), ('qcow', ()), ('qed', ()), ('vdi', ()), ('parallels', ()), ('vhdx', ()), ('vpc', ('-o', 'subformat=dynamic')),
+    ('vmdk', ()), ('vmdk', ('-o', 'subformat=monolithicFlat')), ('vmdk', ('-o', 'subformat=streamOptimized')),
+    ('luks', ('--object', 'secret,id=s0,data=pw', '-o', 'key-secret=s0,iter-time=10')),
+])
+def test_detect_format_agrees_with_qemu_img_probing(qemu_img, tmp_path, fmt, options):
+    objects = [o for o in options if o.startswith('--object') or o.startswith('secret,')]
+    rest = [o for o in options if o not in objects]
+    path = str(tmp_path / ('disk.' + fmt))
+    qemu_img('create', '-q', *objects, '-f', fmt, *rest, path, '1M')
+    probed = qemu_img('info', '--output', 'json', *objects, path)     # our own file: probing is safe here
+    with open(path, 'rb') as fh:
+        ours = image.detect_format(fh.fileno(), os.path.getsize(path))
+    assert ours == json.loads(probed)['format'] == fmt
+
+
+@pytest.mark.parametrize('text, expected', [
+    (b'# Disk DescriptorFile\nversion=1\n', 'vmdk'),
+    (b'# any comment\n#another\n   \nversion=2\r\nRW 8 FLAT "x" 0\n', 'vmdk'),
+    (b'version=3\n', 'vmdk'),
+    (b'# comment\n\nversion=1\n', 'raw'),          # qemu stops at an empty line too
+    (b'hello version=1\n', 'raw'),
+    (b'COWD' + bytes(100), 'vmdk'),
+    (b'QED\0' + bytes(100), 'qed'),
+    (bytes(64) + b'\x7f\x10\xda\xbe', 'vdi'),
+    (b'WithouFreSpacExt', 'parallels'),
+    (b'LUKS\xba\xbe\0\1', 'luks'),
+    (b'Bochs Virtual HD Image\0', 'bochs'),
+    (b'#!/bin/sh\n#V2.0 Format\nmodprobe cloop file=$0 && mount -r -t iso9660 /dev/cloop $1\n', 'cloop'),
+    (b'QFI\xfb\0\0\0\1', 'qcow'),
+    (b'QFI\xfb\0\0\0\3', 'qcow2'),
+])
+def test_detect_format_follows_qemu_probes(make_file, text, expected):
+    path = make_file('probe.img', MIB, [(0, text)])
+    with open(path, 'rb') as fh:
+        assert image.detect_format(fh.fileno(), MIB) == expected
+
+
+def test_vmdk_text_probe_matches_qemu(qemu_img, make_file):
+    """qemu-img takes the first file for a VMDK descriptor (and fails on it) but the second for raw."""
+    vmdk = make_file('a.img', 4096, [(0, b'# c\n  \nversion=1\nnothing else\n')])
+    raw = make_file('b.img', 4096, [(0, b'# c\n\nversion=1\nnothing else\n')])
+    proc = subprocess.run(['qemu-img', 'info', vmdk], capture_output=True, text=True, check=False)
+    assert proc.returncode != 0 and 'VMDK' in proc.stderr
+    assert qemu_img.info(raw)['format'] == 'raw'
+    with open(vmdk, 'rb') as a, open(raw, 'rb') as b:
+        assert (image.detect_format(a.fileno(), 4096), image.detect_format(b.fileno(), 4096)) == ('vmdk', 'raw')
+
+
+@pytest.mark.parametrize('fmt', ['qcow', 'qed', 'vdi', 'parallels'])
+def test_formats_qemu_knows_but_we_do_not_convert(qemu_img, tmp_path, fmt):
+    path = qemu_img.create(tmp_path / ('disk.' + fmt), '30M', fmt)
+    res = image.inspect_image(path)
+    assert res['format'] == fmt and codes(res) == ['unsupported_format'] and not res['azure_ready']
+    assert 'qemu-img convert -f %s -O raw' % fmt in res['problems'][0]['message']
+    with pytest.raises(VhdError) as err:
+        convert.plan(path, str(tmp_path / 'out.vhd'))
+    assert err.value.code == 'unsupported_format' and not os.path.exists(tmp_path / 'out.vhd')
+
+
+def test_fixed_vhd_starting_with_a_qcow2_header_is_ambiguous(make_file):
+    """Azure reads it as the fixed VHD it is; a tool that guesses would read a qcow2: warn."""
+    path = fixed_vhd(make_file, 'q.vhd', 20 * MIB, [(0, b'QFI\xfb\0\0\0\3')])
+    res = image.inspect_image(path)
+    assert res['format'] == 'vpc' and res['azure_ready'] is True
+    assert codes(res, 'warning') == ['ambiguous_format'] and 'qcow2' in res['problems'][0]['message']
+
+
+def test_read_at_an_offset_no_file_reaches_reads_nothing(make_file):
+    path = make_file('x.img', 4096, [(0, b'x')])
+    with open(path, 'rb') as fh:
+        assert read_at(fh.fileno(), 4096, (1 << 64) - 1) == b'' and read_at(fh.fileno(), 1, 0) == b'x'
