@@ -77,6 +77,7 @@ sysdeps:
 	command -v node >/dev/null || missing+=(nodejs); \
 	command -v npm >/dev/null || missing+=(npm); \
 	command -v git >/dev/null || missing+=(git); \
+	command -v prlimit >/dev/null || missing+=(util-linux); \
 	command -v shellcheck >/dev/null || missing+=(shellcheck); \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv); \
 	if [ $${#missing[@]} -gt 0 ]; then \
