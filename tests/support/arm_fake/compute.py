@@ -8,11 +8,10 @@ DiskRP ``Disk_Get.json``, ``Disk_Create_FromAnExistingManagedDisk.json``, ``Snap
 ``Snapshot_Create_ByImportingAnUnmanagedBlobFromTheSameSubscription.json``; ComputeRP
 ``Image_CreateFromAVM.json``, ``VirtualMachine_Get.json``, ``VirtualMachine_Get_InstanceView.json``,
 ``VirtualMachine_Generalize.json``, ``VirtualMachineRunCommand.json``,
-``VirtualMachineImage_Get/List*_MaximumSet_Gen.json``; GalleryRP ``Gallery_Create.json``,
-``GalleryImage_Create.json``, ``GalleryImageVersion_Create_WithSnapshotsAsSource.json``,
-``CommunityGallery_Get.json``, ``CommunityGalleryImage_List.json``,
-``CommunityGalleryImageVersion_List.json``. Error texts are the ones real calls return (quoted in
-azure-cli / azure-powershell / ansible issues) where known.
+``VirtualMachineImage_Get/List*_MaximumSet_Gen.json``; GalleryRP ``CommunityGallery_Get.json``,
+``CommunityGalleryImage_List.json``, ``CommunityGalleryImageVersion_List.json``. Error texts are the
+ones real calls return (quoted in azure-cli / azure-powershell / ansible issues) where known.
+Galleries, definitions and versions are in galleries.py; upload disks and disk access in uploads.py.
 
 Everything here runs under ``self._lock``; handlers return ``(status, body, headers)`` or raise
 ArmError. Long-running operations go through ``self._lro(...)`` (server.py).
@@ -21,7 +20,6 @@ ArmError. Long-running operations go through ``self._lro(...)`` (server.py).
 from __future__ import annotations
 
 import copy
-import math
 import re
 import uuid
 
@@ -50,11 +48,6 @@ RUN_COMMANDS = {'linux': ('RunShellScript', 'ifconfig'),
                 'windows': ('RunPowerShellScript', 'EnableRemotePS', 'IPConfig', 'RDPSettings', 'ResetRDPCert',
                             'SetRDPPort', 'EnableAdminAccount')}
 RUN_COMMAND_OUTPUT_LIMIT = 4096  # the service keeps the last 4,096 bytes of each stream
-REGION_NAMES = {'westeurope': 'West Europe', 'northeurope': 'North Europe', 'eastus': 'East US',
-                'eastus2': 'East US 2', 'westus': 'West US', 'westus2': 'West US 2', 'westus3': 'West US 3',
-                'centralus': 'Central US', 'uksouth': 'UK South', 'francecentral': 'France Central',
-                'germanywestcentral': 'Germany West Central', 'swedencentral': 'Sweden Central'}
-VERSION_NAME = re.compile(r'^\d{1,9}\.\d{1,9}\.\d{1,9}$')
 
 
 def _version_key(name):
@@ -107,7 +100,10 @@ class ComputeMixin(object):
     def remove(self, resource_id):
         """Delete a resource directly (no HTTP), as someone else would; True when it existed."""
         with self._lock:
-            return self._res.pop(lower(resource_id).rstrip('/'), None) is not None
+            key = lower(resource_id).rstrip('/')
+            for side in (self._uploads, self._grants, self._replication, self._failures):
+                side.pop(key, None)
+            return self._res.pop(key, None) is not None
 
     def _find(self, resource_id):
         return self._res.get(lower(resource_id).rstrip('/'))
@@ -297,59 +293,6 @@ class ComputeMixin(object):
     def _market_key(e):
         return tuple(lower(e[k]) for k in ('location', 'publisher', 'offer', 'sku', 'version'))
 
-    def add_gallery(self, rg, name, location=None, description=None, tags=None):
-        with self._lock:
-            body = {'location': self._location_or_group(rg, location), 'properties': {}}
-            if description:
-                body['properties']['description'] = description
-            if tags is not None:
-                body['tags'] = tags
-            gallery = self._build_gallery(rg, name, body, None)
-            gallery['properties']['provisioningState'] = 'Succeeded'
-            return copy.deepcopy(self._store(gallery))
-
-    def add_gallery_image(self, rg, gallery, name, os_type='Linux', os_state='Generalized', hyper_v_generation='V2',
-                          publisher='vmimage', offer='test', sku=None, architecture='x64', features=None,
-                          location=None, tags=None, **properties):
-        with self._lock:
-            parent = self._find(self._rid(rg, 'galleries', gallery))
-            if parent is None:
-                raise ValueError('gallery %s/%s does not exist' % (rg, gallery))
-            props = {'osType': os_type, 'osState': os_state, 'hyperVGeneration': hyper_v_generation,
-                     'identifier': {'publisher': publisher, 'offer': offer, 'sku': sku or name},
-                     'architecture': architecture}
-            if features is not None:
-                props['features'] = features
-            props.update(properties)
-            body = {'location': norm_location(location) if location else parent['location'], 'properties': props}
-            if tags is not None:
-                body['tags'] = tags
-            image = self._build_gallery_image(parent, name, body, None)
-            image['properties']['provisioningState'] = 'Succeeded'
-            return copy.deepcopy(self._store(image))
-
-    def add_gallery_image_version(self, rg, gallery, image, version, source_id=None, size_gb=30, location=None,
-                                  exclude_from_latest=False, target_regions=None, tags=None, end_of_life_date=None):
-        """A gallery image version; ``source_id`` (image, VM, snapshot or disk id) is recorded as is
-        and not checked (size_gb gives the OS disk size)."""
-        with self._lock:
-            parent = self._find(self._rid(rg, 'galleries', gallery) + '/images/' + image)
-            if parent is None:
-                raise ValueError('gallery image %s/%s/%s does not exist' % (rg, gallery, image))
-            location = norm_location(location) if location else parent['location']
-            source = source_id or self._rid(rg, 'snapshots', '%s-%s-os' % (image, version))
-            storage = ({'source': {'id': source}} if '/snapshots/' not in source.lower()
-                       and '/disks/' not in source.lower() else {'osDiskImage': {'source': {'id': source}}})
-            body = {'location': location, 'properties': {
-                'publishingProfile': _drop_none({'excludeFromLatest': exclude_from_latest,
-                                                 'targetRegions': target_regions, 'endOfLifeDate': end_of_life_date}),
-                'storageProfile': storage}}
-            if tags is not None:
-                body['tags'] = tags
-            version_json = self._build_version(parent, version, body, None, check_source=False, size_gb=size_gb)
-            version_json['properties']['provisioningState'] = 'Succeeded'
-            return copy.deepcopy(self._store(version_json))
-
     def add_community_gallery(self, public_name, location='westeurope', images=(), publisher_uri=None,
                               eula=None):
         """A community gallery. ``images``: dicts with name, os_type, os_state, hyper_v_generation,
@@ -460,6 +403,7 @@ class ComputeMixin(object):
         found = self._find(source_id) if parsed and parsed[1][0][0] in kinds else None
         if found is None:
             raise source_not_found(source_id)
+        self._check_usable_source(found)
         return found
 
     @staticmethod
@@ -478,8 +422,8 @@ class ComputeMixin(object):
             disk = copy.deepcopy(existing)
             old = existing['properties']['creationData']
             new = props.get('creationData') or {}
-            for key in ('createOption', 'sourceResourceId', 'sourceUri', 'storageAccountId'):
-                if lower(new.get(key)) != lower(old.get(key)) and (new.get(key) or old.get(key)):
+            for key in ('createOption', 'sourceResourceId', 'sourceUri', 'storageAccountId', 'uploadSizeBytes'):
+                if lower(str(new.get(key) or '')) != lower(str(old.get(key) or '')) and (new.get(key) or old.get(key)):
                     raise conflict('PropertyChangeNotAllowed', "Changing property 'creationData.%s' is not allowed."
                                    % key, target='creationData.%s' % key)
             size = props.get('diskSizeGB')
@@ -521,7 +465,8 @@ class ComputeMixin(object):
             if not creation.get('uploadSizeBytes'):
                 raise bad_request('InvalidParameter', "Required parameter 'creationData.uploadSizeBytes' is missing "
                                   "(null).", target='creationData.uploadSizeBytes')
-            size = int(math.ceil(creation['uploadSizeBytes'] / float(GIB)))
+            self._check_upload_size(creation['uploadSizeBytes'])
+            size = None  # from uploadSizeBytes, below
         elif option == 'fromimage':
             ref = (creation.get('imageReference') or creation.get('galleryImageReference') or {})
             size = size or 30
@@ -532,8 +477,7 @@ class ComputeMixin(object):
         disk = self._new_disk(rg, name, location, sku, size, creation, os_type, hyper_v, body.get('tags'))
         disk['properties'].update(extra)
         if option in ('upload', 'uploadpreparedsecure'):
-            disk['properties']['diskState'] = 'ReadyToUpload'
-            disk['properties']['diskSizeBytes'] = creation['uploadSizeBytes']
+            self._upload_disk_props(disk, creation)
         for key, value in props.items():
             if key not in disk['properties'] and key != 'creationData':
                 disk['properties'][key] = copy.deepcopy(value)
@@ -554,7 +498,9 @@ class ComputeMixin(object):
             disk['properties'][key] = copy.deepcopy(value)
         size = disk['properties'].get('diskSizeGB')
         if size:
-            disk['properties']['diskSizeBytes'] = size * GIB
+            # An upload disk's size in bytes is its uploadSizeBytes minus the footer, until resized.
+            if (body.get('properties') or {}).get('diskSizeGB') is not None or lower(disk['id']) not in self._uploads:
+                disk['properties']['diskSizeBytes'] = size * GIB
             tier = _tier(disk['sku']['name'], size) if disk['type'].endswith('/disks') else None
             if tier:
                 disk['properties']['tier'] = tier
@@ -741,163 +687,6 @@ class ComputeMixin(object):
                     map(self._norm_image_disk, osp.get('dataDisks') or [])):
                 refuse('storageProfile.dataDisks')
 
-    def _build_gallery(self, rg, name, body, existing):
-        props = body.get('properties') or {}
-        if existing is not None:
-            gallery = copy.deepcopy(existing)
-            _set_tags(gallery, body)
-            for key in ('description', 'sharingProfile', 'softDeletePolicy'):
-                if key in props:
-                    gallery['properties'][key] = copy.deepcopy(props[key])
-            return gallery
-        p = {k: copy.deepcopy(v) for k, v in props.items() if k != 'identifier'}
-        p['identifier'] = {'uniqueName': '%s-%s' % (self.subscription_id, name.upper())}
-        p['provisioningState'] = 'Creating'
-        gallery = {'name': name, 'id': self._rid(rg, 'galleries', name), 'type': 'Microsoft.Compute/galleries',
-                   'location': norm_location(body.get('location')), 'properties': p}
-        _set_tags(gallery, body)
-        return gallery
-
-    def _build_gallery_image(self, gallery, name, body, existing):
-        props = copy.deepcopy(body.get('properties') or {})
-        if existing is not None:
-            old = existing['properties']
-            for key in ('osType', 'osState', 'hyperVGeneration', 'architecture'):
-                if key in props and lower(props[key]) != lower(old.get(key)):
-                    raise conflict('PropertyChangeNotAllowed', "Changing property 'galleryImage.properties.%s' is not "
-                                   "allowed." % key, target='galleryImage.properties.%s' % key)
-            if 'identifier' in props and {k: lower(v) for k, v in props['identifier'].items()} != {
-                    k: lower(v) for k, v in old['identifier'].items()}:
-                raise conflict('PropertyChangeNotAllowed', "Changing property 'galleryImage.properties.identifier' is "
-                               "not allowed.", target='galleryImage.properties.identifier')
-            image = copy.deepcopy(existing)
-            _set_tags(image, body)
-            for key, value in props.items():
-                image['properties'][key] = value
-            return image
-        props.setdefault('hyperVGeneration', 'V1')
-        props.setdefault('architecture', 'x64')
-        props['provisioningState'] = 'Creating'
-        image = {'name': name, 'id': '%s/images/%s' % (gallery['id'], name),
-                 'type': 'Microsoft.Compute/galleries/images', 'location': norm_location(body.get('location')),
-                 'properties': props}
-        _set_tags(image, body)
-        return image
-
-    def _version_sources(self, storage, definition, check_source, size_gb):
-        """Resolve a GalleryImageVersionStorageProfile: (storage profile as returned, os state, generation)."""
-        src = storage.get('source') or {}
-        source_id = src.get('virtualMachineId') or src.get('id')
-        out = {}
-        if src:
-            out['source'] = copy.deepcopy(src)
-        os_in = storage.get('osDiskImage') or {}
-        data_in = storage.get('dataDiskImages') or []
-        os_state = gen = None
-        data = []
-        os_size = size_gb
-        if source_id and check_source:
-            found = self._find(source_id)
-            if found is None:
-                raise source_not_found(source_id)
-            if found['type'] == 'Microsoft.Compute/virtualMachines':
-                state = self._vm_state[lower(found['id'])]
-                os_state = 'Generalized' if state['generalized'] else 'Specialized'
-                gen = state['hyper_v']
-                vsp = found['properties']['storageProfile']
-                os_size = vsp['osDisk']['diskSizeGB']
-                data = [{'lun': d['lun'], 'sizeInGB': d['diskSizeGB']} for d in vsp['dataDisks']]
-            elif found['type'] == 'Microsoft.Compute/images':
-                isp = found['properties']['storageProfile']
-                os_state, gen = isp['osDisk']['osState'], found['properties'].get('hyperVGeneration')
-                os_size = isp['osDisk'].get('diskSizeGB')
-                data = [{'lun': d['lun'], 'sizeInGB': d.get('diskSizeGB')} for d in isp.get('dataDisks') or ()]
-            else:
-                raise bad_request('InvalidParameter', "The source '%s' cannot be used as the source of an image "
-                                  'version.' % source_id, target='storageProfile.source.id')
-        if os_in.get('source', {}).get('id') and check_source:
-            disk = self._source(os_in['source']['id'])
-            os_size = disk['properties'].get('diskSizeGB')
-            gen = disk['properties'].get('hyperVGeneration') or gen
-        if not source_id and not os_in.get('source'):
-            raise bad_request('InvalidParameter', "Required parameter 'storageProfile.source' or "
-                              "'storageProfile.osDiskImage.source' is missing (null).", target='storageProfile')
-        ref = source_id or os_in['source'].get('id') or os_in['source'].get('uri')
-        dp = definition['properties']
-        if os_state and lower(os_state) != lower(dp['osState']):
-            raise bad_request('BadRequest', "The resource with id '%s' has a different OS state ['%s'] than the "
-                              "parent gallery image OS state ['%s']." % (ref, os_state, dp['osState']))
-        if gen and lower(gen) != lower(dp.get('hyperVGeneration', 'V1')):
-            raise bad_request('BadRequest', "The resource with id '%s' has a different Hypervisor generation ['%s'] "
-                              "than the parent gallery image Hypervisor generation ['%s']."
-                              % (ref, gen, dp.get('hyperVGeneration', 'V1')))
-        os_out = dict(copy.deepcopy(os_in), sizeInGB=os_size)
-        os_out.setdefault('hostCaching', 'ReadWrite')
-        out['osDiskImage'] = _drop_none(os_out)
-        given = {d['lun']: d for d in data_in}
-        for d in data:
-            given.setdefault(d['lun'], {'lun': d['lun']})
-            given[d['lun']].setdefault('sizeInGB', d['sizeInGB'])
-        if given:
-            out['dataDiskImages'] = []
-            for lun in sorted(given):
-                d = copy.deepcopy(given[lun])
-                if check_source and (d.get('source') or {}).get('id'):
-                    d.setdefault('sizeInGB', self._source(d['source']['id'])['properties'].get('diskSizeGB'))
-                d.setdefault('hostCaching', 'None')
-                out['dataDiskImages'].append(d)
-        return out
-
-    def _build_version(self, definition, name, body, existing, check_source=True, size_gb=30):
-        props = body.get('properties') or {}
-        location = norm_location(body.get('location'))
-        if not VERSION_NAME.match(name):
-            raise bad_request('InvalidParameter', "The gallery image version name '%s' is invalid. It must follow "
-                              "the format Major(int).Minor(int).Patch(int)." % name, target='galleryImageVersionName')
-        if existing is not None:
-            old_src = existing['properties']['storageProfile']
-            new_src = props.get('storageProfile') or {}
-
-            def src_of(sp):
-                s = sp.get('source') or {}
-                o = (sp.get('osDiskImage') or {}).get('source') or {}
-                return lower(s.get('virtualMachineId') or s.get('id') or o.get('id') or o.get('uri'))
-            if new_src and src_of(new_src) != src_of(old_src):
-                raise conflict('PropertyChangeNotAllowed', "Changing property 'galleryImageVersion.properties."
-                               "storageProfile.source.id' is not allowed.",
-                               target='galleryImageVersion.properties.storageProfile.source.id')
-            version = copy.deepcopy(existing)
-            _set_tags(version, body)
-            pp = props.get('publishingProfile') or {}
-            for key in ('targetRegions', 'replicaCount', 'excludeFromLatest', 'endOfLifeDate', 'storageAccountType'):
-                if key in pp:
-                    version['properties']['publishingProfile'][key] = copy.deepcopy(pp[key])
-            if 'safetyProfile' in props:
-                version['properties']['safetyProfile'].update(props['safetyProfile'])
-            return version
-        storage = self._version_sources(props.get('storageProfile') or {}, definition, check_source, size_gb)
-        pp = copy.deepcopy(props.get('publishingProfile') or {})
-        sku = pp.get('storageAccountType') or 'Standard_LRS'
-        regions = pp.get('targetRegions') or [{'name': REGION_NAMES.get(location, location)}]
-        for region in regions:
-            region.setdefault('regionalReplicaCount', pp.get('replicaCount', 1))
-            region.setdefault('storageAccountType', sku)
-            region.setdefault('excludeFromLatest', pp.get('excludeFromLatest', False))
-        pp.update({'targetRegions': regions, 'replicaCount': pp.get('replicaCount', 1),
-                   'excludeFromLatest': pp.get('excludeFromLatest', False), 'publishedDate': timestamp(),
-                   'storageAccountType': sku})
-        safety = dict({'allowDeletionOfReplicatedLocations': True, 'reportedForPolicyViolation': False},
-                      **(props.get('safetyProfile') or {}))
-        out = {'publishingProfile': pp, 'storageProfile': storage, 'safetyProfile': safety,
-               'provisioningState': 'Creating'}
-        for key in ('securityProfile',):
-            if key in props:
-                out[key] = copy.deepcopy(props[key])
-        version = {'name': name, 'id': '%s/versions/%s' % (definition['id'], name),
-                   'type': 'Microsoft.Compute/galleries/images/versions', 'location': location, 'properties': out}
-        _set_tags(version, body)
-        return version
-
     # --- HTTP handlers ---------------------------------------------------------------------------
     def _paged(self, ctx, items):
         """A page of ``items`` with ARM's nextLink ($skiptoken is an offset)."""
@@ -1016,6 +805,11 @@ class ComputeMixin(object):
         if kind in ('disks', 'snapshots'):
             props = body.get('properties') or {}
             size = props.get('diskSizeGB')
+            state = resource['properties'].get('diskState')
+            if size is not None and state in ('ReadyToUpload', 'ActiveUpload'):
+                # unsourced text; tags (and other properties) can be PATCHed in every state.
+                raise conflict('OperationNotAllowed', "The size of disk '%s' cannot be changed in the '%s' state; "
+                               "it is set by creationData.uploadSizeBytes." % (resource['name'], state))
             if size is not None and size < resource['properties'].get('diskSizeGB', 0):
                 raise bad_request('BadRequest', 'Disk size reduction is not supported.')
             self._apply_disk_update(resource, body)
@@ -1035,14 +829,15 @@ class ComputeMixin(object):
             raise conflict('OperationNotAllowed', 'Disk %s is attached to VM %s.'
                            % (existing['name'], existing['managedBy']))
         if kind in ('galleries', 'galleryimages'):
-            child = 'Microsoft.Compute/galleries/images' if kind == 'galleries' else \
-                'Microsoft.Compute/galleries/images/versions'
-            if self._children(existing['id'] + ('/images' if kind == 'galleries' else '/versions'), child):
-                raise conflict('CannotDeleteResource', 'Can not delete resource before nested resources are deleted.')
+            self._check_gallery_delete(existing, kind)
+        if kind == 'galleryimageversions':
+            return self._delete_version(ctx, existing)
         key = lower(existing['id'])
 
         def done(op):
             resource = self._res.pop(key, None)
+            self._uploads.pop(key, None)
+            self._grants.pop(key, None)
             if resource is not None and resource['type'] == 'Microsoft.Compute/virtualMachines':
                 self._detach_disks(resource)
                 self._vm_state.pop(key, None)
@@ -1055,29 +850,6 @@ class ComputeMixin(object):
                    'galleries': 'caps', 'galleryimages': 'caps', 'galleryimageversions': 'caps'}[kind]
         return self._lro(ctx, dialect, existing['location'], 202, None, done, failed, location_header=True,
                          resource_key=key)
-
-    def _access(self, ctx, rg, kind, name, action):
-        """beginGetAccess / endGetAccess on a disk or snapshot (DiskRP LRO; output accessSAS)."""
-        segment, arm_type = TYPES[kind]
-        resource = self._find(self._rid(rg, segment, name))
-        if resource is None:
-            raise not_found(arm_type, name, rg)
-        if ctx.method != 'POST':
-            raise ArmError(405, 'MethodNotAllowed', 'The requested method is not allowed.')
-        key = lower(resource['id'])
-
-        def done(op):
-            current = self._res.get(key)
-            if current is None:
-                return None
-            if action == 'begingetaccess':
-                current['properties']['diskState'] = 'ActiveSAS'
-                return {'accessSAS': 'https://md-fake.blob.core.windows.net/%s/abcd?sv=2018-03-28&sr=b&si=%s&sig=FAKE'
-                                     % (uuid.uuid4().hex[:12], new_id())}
-            current['properties']['diskState'] = 'Attached' if current.get('managedBy') else 'Unattached'
-            return None
-        return self._lro(ctx, 'disk', resource['location'], 202, None, done, None, location_header=True,
-                         output_is_body=True)
 
     # virtual machines ----------------------------------------------------------------------------
     def _vm(self, ctx, rg, name, extra):
@@ -1205,59 +977,6 @@ class ComputeMixin(object):
                                                    'displayStatus': 'Ready',
                                                    'message': 'Guest Agent is running', 'time': timestamp()}]}})
         return view
-
-    # galleries -----------------------------------------------------------------------------------
-    def _gallery_child(self, ctx, rg, gallery_name, extra):
-        gallery = self._find(self._rid(rg, 'galleries', gallery_name))
-        low = [lower(e) for e in extra]
-        if low[0] != 'images' or len(extra) not in (1, 2, 3, 4) or (len(extra) >= 3 and low[2] != 'versions'):
-            raise ArmError(404, 'NotFound', "No HTTP resource was found that matches the request URI '%s%s'."
-                           % (self.url, ctx.path))
-        if gallery is None:
-            if ctx.method in ('PUT', 'PATCH'):
-                raise ArmError(404, 'ParentResourceNotFound', "Can not perform requested operation on nested "
-                               "resource. Parent resource '%s' not found." % gallery_name)
-            raise not_found('Microsoft.Compute/galleries', gallery_name, rg)
-        if len(extra) == 1:
-            return self._paged(ctx, self._children(gallery['id'] + '/images', 'Microsoft.Compute/galleries/images'))
-        image_id = '%s/images/%s' % (gallery['id'], extra[1])
-        image = self._find(image_id)
-        if len(extra) == 2:
-            return self._nested(ctx, rg, 'galleryimages', gallery, extra[1], image,
-                                '%s/images' % gallery['name'])
-        if image is None:
-            if ctx.method in ('PUT', 'PATCH'):
-                raise ArmError(404, 'ParentResourceNotFound', "Can not perform requested operation on nested "
-                               "resource. Parent resource '%s/%s' not found." % (gallery['name'], extra[1]))
-            raise not_found('Microsoft.Compute/galleries/%s/images' % gallery['name'], extra[1], rg)
-        if len(extra) == 3:
-            return self._paged(ctx, self._children(image['id'] + '/versions',
-                                                   'Microsoft.Compute/galleries/images/versions'))
-        version = self._find('%s/versions/%s' % (image['id'], extra[3]))
-        return self._nested(ctx, rg, 'galleryimageversions', image, extra[3], version,
-                            '%s/images/%s/versions' % (gallery['name'], image['name']))
-
-    def _nested(self, ctx, rg, kind, parent, name, existing, type_path):
-        if ctx.method == 'GET':
-            if existing is None:
-                raise not_found('Microsoft.Compute/galleries/%s' % type_path, name, rg)
-            return 200, copy.deepcopy(existing), {}
-        if ctx.method == 'DELETE':
-            return self._delete(ctx, existing, kind)
-        if ctx.method in ('PUT', 'PATCH'):
-            body = ctx.json
-            if ctx.method == 'PATCH':
-                if existing is None:
-                    raise not_found('Microsoft.Compute/galleries/%s' % type_path, name, rg)
-                body = dict(body, location=existing['location'])
-            else:
-                self._check_location(body, existing)
-            if kind == 'galleryimages':
-                resource = self._build_gallery_image(parent, existing['name'] if existing else name, body, existing)
-            else:
-                resource = self._build_version(parent, existing['name'] if existing else name, body, existing)
-            return self._write(ctx, kind, resource, existing)
-        raise ArmError(405, 'MethodNotAllowed', 'The requested method is not allowed.')
 
     # subscription / location scope ---------------------------------------------------------------
     def _compute_sub(self, ctx, rest):

@@ -6,7 +6,9 @@
 ``arm``: the module's strict ArmFake (``arm_fake_server``, from tests/integration/conftest.py), reset
 (no resources, requests, faults; knobs at their defaults) before each test. ``arm_compute``: a factory
 ``arm_compute(**client_kwargs) -> ComputeManagementClient`` talking to it (metadata, token and
-CA trust as a real user's client would have).
+CA trust as a real user's client would have). ``arm_uploads``: the fake's ``upload_backend`` set to an
+``AzuriteUploads`` over the module's Azurite (``azurite_http``), so upload disks can be granted Write;
+it works with whichever ``arm`` fixture the test module uses.
 """
 
 from __future__ import annotations
@@ -45,3 +47,12 @@ def arm_compute(arm, monkeypatch):
     def make(**kwargs):
         return compute_client(arm, **kwargs)
     return make
+
+
+@pytest.fixture
+def arm_uploads(arm, azurite_http):
+    """Upload disks of ``arm`` get page blobs (and SAS URLs) in the module's Azurite; returns the backend."""
+    from .uploads import AzuriteUploads
+    backend = AzuriteUploads(azurite_http)
+    arm.upload_backend = backend
+    return backend

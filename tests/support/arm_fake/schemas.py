@@ -5,11 +5,14 @@
 
 Sources: azure-rest-api-specs ``specification/compute/resource-manager/Microsoft.Compute``
 (DiskRP ``disk.json``/``snapshot`` definitions: Disk, DiskProperties, CreationData, Snapshot,
-SnapshotProperties, DiskUpdate, SnapshotUpdate; ComputeRP: Image, ImageProperties,
-ImageStorageProfile, ImageOSDisk, ImageDataDisk, ImageUpdate, RunCommandInput; GalleryRP: Gallery,
-GalleryImage, GalleryImageVersion and their update models). The same definitions hold for every
-api-version the fake accepts (2023-10-02 .. 2026-03-02 and so on): none of the members used here
-changed in that range.
+SnapshotProperties, DiskUpdate, SnapshotUpdate, GrantAccessData; ComputeRP: Image, ImageProperties,
+ImageStorageProfile, ImageOSDisk, ImageDataDisk, ImageUpdate, RunCommandInput; GalleryRP (TypeSpec
+``Compute/ComputeGallery/models.tsp``, api-version 2026-03-03): Gallery, GalleryIdentity, SharingProfile,
+SoftDeletePolicy, GalleryImage, GalleryImageVersion, TargetRegion, EncryptionImages and their update
+models). The same definitions hold for every api-version the fake accepts (2023-10-02 .. 2026-03-02
+and so on): none of the members used here changed in that range, except members added later
+(storageAccountStrategy in 2025-03-03, SoftDeletePolicy's retention and grace periods in 2026-03-03),
+which an older client simply does not send.
 
 What ARM does with a body, and what this validator reproduces:
 
@@ -185,30 +188,39 @@ RUN_COMMAND_INPUT = Obj('RunCommandInput', {
     'parameters': Arr(Obj('RunCommandInputParameter', {'name': STR, 'value': STR}, required=('name', 'value'))),
 }, required=('commandId',))
 
+# GalleryRP 2026-03-03 (ComputeGallery/models.tsp and the SDK's models of that version).
 GALLERY_PROPERTIES = Obj('GalleryProperties', {
     'description': STR, 'identifier': Obj('GalleryIdentifier', {'uniqueName': STR}, readonly=('uniqueName',)),
     'provisioningState': STR,
     'sharingProfile': Obj('SharingProfile', {
         'permissions': Enum('GallerySharingPermissionTypes', ('Private', 'Groups', 'Community')),
-        'groups': ANY, 'communityGalleryInfo': ANY}, readonly=('groups',)),
+        'groups': ANY,
+        'communityGalleryInfo': Obj('CommunityGalleryInfo', {
+            'publisherUri': STR, 'publisherContact': STR, 'eula': STR, 'publicNamePrefix': STR,
+            'communityGalleryEnabled': BOOL, 'publicNames': Arr(STR)},
+            readonly=('communityGalleryEnabled', 'publicNames'))}, readonly=('groups',)),
     'softDeletePolicy': Obj('SoftDeletePolicy', {'isSoftDeleteEnabled': BOOL, 'retentionPeriodInDays': INT,
                                                  'gracePeriodInDays': INT}),
     'sharingStatus': ANY,
 }, readonly=('provisioningState', 'sharingStatus'))
-GALLERY = Obj('ResourceDefinition', dict(_TRACKED, properties=GALLERY_PROPERTIES, identity=ANY),
+GALLERY_IDENTITY = Obj('GalleryIdentity', {
+    'principalId': STR, 'tenantId': STR,
+    'type': Enum('ResourceIdentityType', ('SystemAssigned', 'UserAssigned', 'SystemAssigned, UserAssigned', 'None'),
+                 extensible=False),
+    'userAssignedIdentities': Map(ANY)}, readonly=('principalId', 'tenantId'))
+GALLERY = Obj('ResourceDefinition', dict(_TRACKED, properties=GALLERY_PROPERTIES, identity=GALLERY_IDENTITY),
               required=('location',), readonly=_TRACKED_RO)
 GALLERY_UPDATE = Obj('GalleryUpdate', {'id': STR, 'name': STR, 'type': STR, 'tags': TAGS,
-                                       'properties': GALLERY_PROPERTIES, 'identity': ANY},
+                                       'properties': GALLERY_PROPERTIES, 'identity': GALLERY_IDENTITY},
                      readonly=('id', 'name', 'type'))
 
+RESOURCE_RANGE = Obj('ResourceRange', {'min': INT, 'max': INT})
 GALLERY_IMAGE_PROPERTIES = Obj('GalleryImageProperties', {
     'description': STR, 'eula': STR, 'privacyStatementUri': STR, 'releaseNoteUri': STR, 'osType': OS_TYPES,
     'osState': OS_STATES, 'hyperVGeneration': HYPER_V, 'endOfLifeDate': STR,
     'identifier': Obj('GalleryImageIdentifier', {'publisher': STR, 'offer': STR, 'sku': STR},
                       required=('publisher', 'offer', 'sku')),
-    'recommended': Obj('RecommendedMachineConfiguration', {
-        'vCPUs': Obj('ResourceRange', {'min': INT, 'max': INT}),
-        'memory': Obj('ResourceRange', {'min': INT, 'max': INT})}),
+    'recommended': Obj('RecommendedMachineConfiguration', {'vCPUs': RESOURCE_RANGE, 'memory': RESOURCE_RANGE}),
     'disallowed': Obj('Disallowed', {'diskTypes': Arr(STR)}),
     'purchasePlan': Obj('ImagePurchasePlan', {'name': STR, 'publisher': STR, 'product': STR}),
     'provisioningState': STR,
@@ -222,18 +234,33 @@ GALLERY_IMAGE_UPDATE = Obj('GalleryImageUpdate', {'id': STR, 'name': STR, 'type'
                            readonly=('id', 'name', 'type'))
 
 _DISK_IMAGE_SOURCE = Obj('GalleryDiskImageSource', {'id': STR, 'uri': STR, 'storageAccountId': STR})
+_DISK_IMAGE_SECURITY = Obj('OSDiskImageSecurityProfile', {
+    'confidentialVMEncryptionType': Enum('ConfidentialVMEncryptionType', (
+        'EncryptedVMGuestStateOnlyWithPmk', 'EncryptedWithPmk', 'EncryptedWithCmk', 'NonPersistedTPM')),
+    'secureVMDiskEncryptionSetId': STR})
+ENCRYPTION_IMAGES = Obj('EncryptionImages', {
+    'osDiskImage': Obj('OSDiskImageEncryption', {'diskEncryptionSetId': STR, 'securityProfile': _DISK_IMAGE_SECURITY}),
+    'dataDiskImages': Arr(Obj('DataDiskImageEncryption', {'diskEncryptionSetId': STR, 'lun': INT,
+                                                          'securityProfile': _DISK_IMAGE_SECURITY},
+                              required=('lun',))),
+})
+TARGET_REGION = Obj('TargetRegion', {
+    'name': STR, 'regionalReplicaCount': INT, 'storageAccountType': GALLERY_SKUS, 'encryption': ENCRYPTION_IMAGES,
+    'excludeFromLatest': BOOL,
+    'additionalReplicaSets': Arr(Obj('AdditionalReplicaSet', {'storageAccountType': GALLERY_SKUS,
+                                                              'regionalReplicaCount': INT})),
+}, required=('name',))
 GALLERY_IMAGE_VERSION_PROPERTIES = Obj('GalleryImageVersionProperties', {
     'publishingProfile': Obj('GalleryImageVersionPublishingProfile', {
-        'targetRegions': Arr(Obj('TargetRegion', {
-            'name': STR, 'regionalReplicaCount': INT, 'storageAccountType': GALLERY_SKUS, 'encryption': ANY,
-            'excludeFromLatest': BOOL, 'additionalReplicaSets': ANY}, required=('name',))),
+        'targetRegions': Arr(TARGET_REGION),
         'replicaCount': INT, 'excludeFromLatest': BOOL, 'publishedDate': STR, 'endOfLifeDate': STR,
         'storageAccountType': GALLERY_SKUS, 'replicationMode': Enum('ReplicationMode', ('Full', 'Shallow')),
-        'targetExtendedLocations': ANY, 'storageAccountStrategy': STR,
+        'targetExtendedLocations': ANY,
+        'storageAccountStrategy': Enum('StorageAccountStrategy', ('PreferStandard_ZRS', 'DefaultStandard_LRS')),
     }, readonly=('publishedDate',)),
     'provisioningState': STR,
     'storageProfile': Obj('GalleryImageVersionStorageProfile', {
-        'source': Obj('GalleryArtifactVersionFullSource', {'id': STR, 'communityGalleryImageId': STR,
+        'source': Obj('GalleryArtifactVersionFullSource', {'id': STR, 'uri': STR, 'communityGalleryImageId': STR,
                                                            'virtualMachineId': STR}),
         'osDiskImage': Obj('GalleryOSDiskImage', {'sizeInGB': INT, 'hostCaching': HOST_CACHING,
                                                   'source': _DISK_IMAGE_SOURCE}, readonly=('sizeInGB',)),
@@ -244,8 +271,9 @@ GALLERY_IMAGE_VERSION_PROPERTIES = Obj('GalleryImageVersionProperties', {
     'safetyProfile': Obj('GalleryImageVersionSafetyProfile', {
         'allowDeletionOfReplicatedLocations': BOOL, 'reportedForPolicyViolation': BOOL, 'policyViolations': ANY,
         'blockDeletionBeforeEndOfLife': BOOL}, readonly=('reportedForPolicyViolation', 'policyViolations')),
-    'replicationStatus': ANY, 'securityProfile': ANY, 'restore': BOOL, 'validationsProfile': ANY,
-    'imageMetadataProfiles': ANY,
+    'replicationStatus': ANY,
+    'securityProfile': Obj('ImageVersionSecurityProfile', {'uefiSettings': ANY, 'secretsProvisioningSettings': ANY}),
+    'restore': BOOL, 'validationsProfile': ANY, 'imageMetadataProfiles': ANY,
 }, required=('storageProfile',), readonly=('provisioningState', 'replicationStatus', 'validationsProfile',
                                            'imageMetadataProfiles'))
 GALLERY_IMAGE_VERSION = Obj('ResourceDefinition', dict(_TRACKED, properties=GALLERY_IMAGE_VERSION_PROPERTIES),
@@ -253,6 +281,12 @@ GALLERY_IMAGE_VERSION = Obj('ResourceDefinition', dict(_TRACKED, properties=GALL
 GALLERY_IMAGE_VERSION_UPDATE = Obj('GalleryImageVersionUpdate', {
     'id': STR, 'name': STR, 'type': STR, 'tags': TAGS, 'properties': GALLERY_IMAGE_VERSION_PROPERTIES},
     readonly=('id', 'name', 'type'))
+
+# DiskRP diskRPCommon.json GrantAccessData (the body of beginGetAccess on disks and snapshots).
+GRANT_ACCESS_DATA = Obj('GrantAccessData', {
+    'access': Enum('AccessLevel', ('None', 'Read', 'Write')), 'durationInSeconds': INT,
+    'getSecureVMGuestStateSAS': BOOL, 'fileFormat': Enum('FileFormat', ('VHD', 'VHDX')),
+}, required=('access', 'durationInSeconds'))
 
 # (resource type, method) -> schema; POST actions without a body map to None.
 SCHEMAS = {
@@ -264,6 +298,7 @@ SCHEMAS = {
     ('galleryimages', 'PUT'): GALLERY_IMAGE, ('galleryimages', 'PATCH'): GALLERY_IMAGE_UPDATE,
     ('galleryimageversions', 'PUT'): GALLERY_IMAGE_VERSION,
     ('galleryimageversions', 'PATCH'): GALLERY_IMAGE_VERSION_UPDATE,
+    ('grantaccess', 'POST'): GRANT_ACCESS_DATA,
 }
 
 

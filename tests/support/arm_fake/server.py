@@ -3,8 +3,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """ArmFake: the HTTPS server, authentication, request log, faults and long-running operations.
 
-The resource behaviour (disks, snapshots, images, VMs, galleries, marketplace, community
-galleries) is in compute.py; strict request-body schemas are in schemas.py.
+The resource behaviour is in compute.py (disks, snapshots, images, VMs, marketplace, community
+galleries), galleries.py (galleries, image definitions and versions, replication, soft delete) and
+uploads.py (upload disks, grant/revoke access); strict request-body schemas are in schemas.py.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from . import schemas
 from .common import (COMPUTE_VERSIONS, DISK_VERSIONS, GALLERY_VERSIONS, METADATA_VERSIONS, RESOURCES_VERSIONS,
                      ArmError, check_api_version, lower, new_id, timestamp)
 from .compute import ComputeMixin
+from .galleries import GalleryMixin
+from .uploads import UploadMixin
 
 FAULT_KINDS = ('throttle', 'server_error', 'reset', 'lro_failed', 'lro_stuck')
 _POLL_PATH = re.compile(r'/providers/microsoft\.compute/locations/[^/]+/(operations|diskoperations|capsoperations)/',
@@ -73,9 +76,12 @@ class _Ctx(object):
 
 
 class Operation(object):
-    """A long-running operation in one of the three ARM dialects ('disk', 'crp', 'caps')."""
+    """A long-running operation in one of the three ARM dialects ('disk', 'crp', 'caps').
 
-    def __init__(self, dialect, location, api_version, polls, done, failed, output_is_body):
+    ``gate(op) -> bool``, when given, is asked at each poll whether the work is finished (gallery
+    replication); ``done(op)`` may raise ArmError: the operation then fails with its code and message."""
+
+    def __init__(self, dialect, location, api_version, polls, done, failed, output_is_body, gate=None):
         self.id = new_id()
         self.dialect, self.location, self.api_version = dialect, location, api_version
         self.polls_left = polls
@@ -86,22 +92,28 @@ class Operation(object):
         self.fail = None     # (code, message) when an lro_failed fault applies
         self.stuck = False
         self.p = new_id()    # the opaque 'p' query parameter DiskRP and CRP put in their URLs
+        self.gate = gate
 
     def advance(self):
         """One poll: count down, then finish (Succeeded, or Failed when a fault says so)."""
         if self.status != 'InProgress' or self.stuck:
             return
+        if self.gate is not None and not self.fail and not self.gate(self):
+            return
         if self.polls_left > 0:
             self.polls_left -= 1
             return
         self.end = timestamp()
-        if self.fail:
-            self.status = 'Failed'
-            if self.failed:
-                self.failed(self)
-        else:
-            self.output = self.done(self) if self.done else None
-            self.status = 'Succeeded'
+        if not self.fail:
+            try:
+                self.output = self.done(self) if self.done else None
+                self.status = 'Succeeded'
+                return
+            except ArmError as exc:
+                self.fail = (exc.code, exc.message)
+        self.status = 'Failed'
+        if self.failed:
+            self.failed(self)
 
     def status_body(self):
         body = {'startTime': self.start, 'status': self.status, 'name': self.id}
@@ -115,14 +127,14 @@ class Operation(object):
         return body
 
 
-class ArmFake(ComputeMixin):
+class ArmFake(GalleryMixin, UploadMixin, ComputeMixin):
     """A stateful fake of Azure Resource Manager (Microsoft.Compute) over TLS on 127.0.0.1.
 
     Use as a context manager or call start()/stop(). See the package docstring for the API."""
 
     def __init__(self, tls_files, strict=True, subscription_id=None, tenant=None, client_id=None, client_secret=None,
                  page_size=2, lro_polls=1, retry_after=0, token_lifetime=3600, storage_suffix='core.windows.net',
-                 cloud_name='VmimageArmFake', host='127.0.0.1'):
+                 cloud_name='VmimageArmFake', host='127.0.0.1', upload_backend=None, replication_steps=1):
         self.strict = strict
         self.subscription_id = subscription_id or str(uuid.uuid4())
         self.client_id = client_id or str(uuid.uuid4())
@@ -132,7 +144,8 @@ class ArmFake(ComputeMixin):
                                token_lifetime=token_lifetime, host=host)
         self.tenant = self.entra.tenant
         self._tls = tls_files
-        self._defaults = dict(page_size=page_size, lro_polls=lro_polls, retry_after=retry_after)
+        self._defaults = dict(page_size=page_size, lro_polls=lro_polls, retry_after=retry_after,
+                              replication_steps=replication_steps, upload_backend=upload_backend)
         self._lock = threading.RLock()
         self._public_key = None
         self._ssl = server_context(tls_files)
@@ -179,10 +192,13 @@ class ArmFake(ComputeMixin):
         """Forget every resource, request, fault, operation and hook; knobs back to their defaults."""
         with self._lock:
             self._reset_compute()
+            self._reset_galleries()
+            self._reset_uploads()
             self.requests = []
             self._faults = []
             self.faults_served = 0
             self._ops = {}
+            self._last_op = None
             self.run_command_handler = None
             self.blob_sizes = {}  # blob URI -> size in GiB, for Import creations (default 30)
             for name, value in self._defaults.items():
@@ -285,16 +301,23 @@ class ArmFake(ComputeMixin):
             self.url, self.subscription_id, op.location, segment, op.id, query, op.api_version)
 
     def _lro(self, ctx, dialect, location, status, body, done, failed, location_header=False, resource_key=None,
-             output_is_body=False):
-        """Start an operation; the answer carries Azure-AsyncOperation (+ Location) and Retry-After."""
-        op = Operation(dialect, location, ctx.api_version, self.lro_polls, done, failed, output_is_body)
+             output_is_body=False, gate=None, fail=None):
+        """Start an operation; the answer carries Azure-AsyncOperation (+ Location) and Retry-After.
+
+        ``gate``: see Operation (the operation then has no extra lro_polls); ``fail``: (code, message)
+        the operation ends with (a failure the service finds after accepting the request)."""
+        op = Operation(dialect, location, ctx.api_version, 0 if gate else self.lro_polls, done, failed,
+                       output_is_body, gate=gate)
         fault = self._take_fault(('lro_failed', 'lro_stuck'), ctx.method, ctx.path, False)
         if fault and fault['kind'] == 'lro_stuck':
             op.stuck = True
         elif fault:
             op.fail = (fault['kw'].get('code', 'InternalOperationError'),
                        fault['kw'].get('message', 'The operation failed with an internal error.'))
+        if fail and not op.fail:
+            op.fail = tuple(fail)
         self._ops[op.id] = op
+        self._last_op = op
         headers = {'Azure-AsyncOperation': self._op_url(op), 'Retry-After': str(int(self.retry_after))}
         if location_header:
             headers['Location'] = self._op_url(op, monitor=True)
@@ -445,7 +468,7 @@ class ArmFake(ComputeMixin):
         if kind == 'virtualmachines' and len(compute) == 3:
             return 'runcommand' if compute[2] == 'runcommand' else 'vmaction'
         if kind in ('disks', 'snapshots') and len(compute) == 3:
-            return 'access'
+            return 'grantaccess' if compute[2] == 'begingetaccess' else 'access'
         return kind
 
     def _serve(self, method, target, headers, raw):
