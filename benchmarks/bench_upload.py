@@ -12,18 +12,27 @@ Datasets: a sparse VHD (default 4 GiB virtual, ~400 MiB of data in scattered ext
   azure.azcollection's azure_rm_storageblob does (it skips all-zero 4 MiB chunks, but reads all);
 * ``bare``: N threads putting the known data ranges (<= 4 MiB, with Content-MD5 like ours),
   with no scan and no state: the floor for this service;
-* ``az``: ``az storage blob upload --type page`` when the az CLI is found ($AZ_CLI or PATH).
+* ``az``: ``az storage blob upload --type page`` when the az CLI is found ($AZ_CLI or PATH);
+* ``playbook``: the module end to end, ``ansible-playbook`` running one vmimage.azure.vhd_upload task
+  (AnsiballZ packaging, the module's imports, argument checks, the blob's properties, the upload); its
+  notes give the module's own ``seconds`` and the overhead, end to end minus ``ping`` minus ``seconds``;
+* ``ping``: ``ansible-playbook`` running one ansible.builtin.ping task, what any module costs.
 
-Azurite (started here for every dataset and run, in memory, blob service only) runs on this machine, so absolute figures
-mostly measure it and the CPU; the ratios are the point. Usage::
+Azurite (started here for every dataset and run, blob service only; in memory, on disk, or both:
+--azurite) runs on this machine, so absolute figures mostly measure it and the CPU; the ratios are the
+point. Usage::
 
-    python benchmarks/bench_upload.py [--quick] [--runs 3] [--concurrency 8]
+    python benchmarks/bench_upload.py [--quick] [--runs 3] [--concurrency 8] [--azurite both]
+
+The ``playbook`` and ``ping`` rows need ansible-playbook (next to this Python or on PATH) and the
+collection in ANSIBLE_COLLECTIONS_PATH (default: the checkout's .build/collections, as ``make bench``).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -54,9 +63,40 @@ from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import upload as _upload  # noqa: E402
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.extents import data_extents  # noqa: E402
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.footer import new_fixed_footer  # noqa: E402
-from ansible_collections.vmimage.azure.tests.support.azurite import API_VERSION, Azurite  # noqa: E402
+from ansible_collections.vmimage.azure.tests.support.azurite import API_VERSION, Azurite, free_port, wait_port  # noqa: E402
 
 CONTAINER = 'bench'
+MODES = {'memory': 'in memory', 'disk': 'on disk'}
+
+
+class DiskAzurite(Azurite):
+    """Azurite keeping its blobs in files under ``workdir/data`` (``Azurite`` keeps them in memory)."""
+
+    def start(self):
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        cmd = [self.binary, '--blobHost', '127.0.0.1', '--blobPort', str(self.port),
+               '--location', str(self.workdir / 'data'), '--silent', '--disableProductStyleUrl',
+               '--disableTelemetry'] + self.extra_args
+        if not self.binary.endswith('-blob'):
+            cmd += ['--queueHost', '127.0.0.1', '--queuePort', str(free_port()),
+                    '--tableHost', '127.0.0.1', '--tablePort', str(free_port())]
+        env = dict(os.environ, AZURITE_ACCOUNTS='%s:%s' % (self.account_name, self.account_key))
+        self.log = open(self.workdir / 'azurite.log', 'wb')
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env,
+                                     cwd=str(self.workdir), start_new_session=True)
+        try:
+            wait_port(self.port, proc=self.proc)
+        except Exception:
+            self.stop()
+            raise
+        return self
+
+
+def azurite_for(mode, workdir):
+    # --skipApiVersionCheck only lets the az CLI (its own API version) in.
+    cls = DiskAzurite if mode == 'disk' else Azurite
+    return cls(workdir, extra_args=['--skipApiVersionCheck'])
 
 
 def make_sparse(path, size, data_bytes, seed=1):
@@ -163,6 +203,55 @@ def run_az(azurite, path, blob, concurrency, az):
     return elapsed, {}
 
 
+def find_ansible_playbook():
+    beside = Path(sys.executable).parent / 'ansible-playbook'
+    return str(beside) if beside.exists() else shutil.which('ansible-playbook')
+
+
+class Playbooks(object):
+    """One-task plays run by ansible-playbook on localhost, the way a user runs the module."""
+
+    def __init__(self, work, binary):
+        self.work = Path(work)
+        self.binary = binary
+        self.env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.builtin.minimal', ANSIBLE_NOCOLOR='1',
+                        ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_INVENTORY_UNPARSED_WARNING='False',
+                        ANSIBLE_RETRY_FILES_ENABLED='0', ANSIBLE_NOCOWS='1')
+        self.env.setdefault('ANSIBLE_COLLECTIONS_PATH', str(ROOT / '.build' / 'collections'))
+
+    def run(self, name, task, secrets=()):
+        """(seconds, the task's result): the wall time of the whole ansible-playbook process."""
+        path = self.work / ('%s.yml' % name)
+        path.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [task]}]))
+        started = time.perf_counter()
+        proc = subprocess.run([self.binary, '-i', 'localhost,', '-c', 'local',
+                               '-e', 'ansible_python_interpreter=%s' % sys.executable, str(path)],
+                              capture_output=True, text=True, env=self.env, cwd=str(self.work), check=False)
+        elapsed = time.perf_counter() - started
+        path.unlink()
+        if proc.returncode:
+            text = proc.stdout + proc.stderr
+            for secret in secrets:
+                text = text.replace(secret, '***')
+            raise RuntimeError('ansible-playbook failed (%d): %s' % (proc.returncode, text[-1500:]))
+        return elapsed, json.loads(proc.stdout.split(' => ', 1)[1])
+
+
+def run_playbook(playbooks, azurite, path, blob, concurrency):
+    """vhd_upload end to end: ansible-playbook, the module, a first upload of the source."""
+    args = dict(path=str(path), account_url=azurite.account_url, container=CONTAINER, blob=blob,
+                account_key=azurite.account_key, api_version=API_VERSION, concurrency=concurrency, retry_total=3)
+    elapsed, result = playbooks.run('upload', {'vmimage.azure.vhd_upload': args}, secrets=[azurite.account_key])
+    if result.get('action') != 'create':
+        raise RuntimeError('vhd_upload did not create the blob: %r' % (result,))
+    return elapsed, dict(requests=result['requests'], sent=result['bytes_uploaded'], seconds=result['seconds'],
+                         fingerprint=result['fingerprint'])
+
+
+def run_ping(playbooks):
+    return playbooks.run('ping', {'ansible.builtin.ping': {}})[0], {'what': 'ansible-playbook, one ping task'}
+
+
 def verify(azurite, path, blob):
     want = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -175,6 +264,50 @@ def verify(azurite, path, blob):
         raise SystemExit('MISMATCH: blob %s differs from %s' % (blob, path))
 
 
+def median_of(values):
+    return statistics.median(values) if values else None
+
+
+def bench_dataset(args, mode, name, path, plan, work, az, playbooks):
+    """{method: [seconds per run]}, {method: notes of the first run}, [playbook overhead per run]."""
+    results, extra, overheads = {}, {}, []
+    for run in range(args.runs):
+        # A fresh Azurite per dataset and run: its in-memory store does not give back the space of
+        # deleted blobs, and the one on disk starts empty.
+        store = work / ('azurite-%s' % mode)
+        with azurite_for(mode, store) as azurite:
+            azurite.service_client().create_container(CONTAINER)
+            methods = [('ours', lambda b: run_ours(azurite, path, b, args.concurrency)),
+                       ('upload_blob', lambda b: run_upload_blob(azurite, path, b, args.concurrency)),
+                       ('bare', lambda b: run_bare(azurite, path, b, args.concurrency, plan.ranges))]
+            if playbooks:
+                methods += [('playbook', lambda b: run_playbook(playbooks, azurite, path, b, args.concurrency)),
+                            ('ping', lambda b: run_ping(playbooks))]
+            if az:
+                methods.append(('az', lambda b: run_az(azurite, path, b, args.concurrency, az)))
+            if run % 2:  # alternate the order, so that drifts hit every method alike
+                methods.reverse()
+            times = {}
+            for method, func in methods:
+                blob = '%s-%s-%d.vhd' % (name, method, run)
+                seconds, info = func(blob)
+                times[method] = (seconds, info)
+                results.setdefault(method, []).append(seconds)
+                extra.setdefault(method, info)
+                if method == 'ours' and run == 0 and not args.no_verify:
+                    verify(azurite, path, blob)
+                if method == 'playbook' and (info['sent'] != plan.data_bytes or info['fingerprint'] != plan.fingerprint):
+                    raise SystemExit('MISMATCH: vhd_upload sent %d bytes, fingerprint %s; the scan says %d, %s'
+                                     % (info['sent'], info['fingerprint'], plan.data_bytes, plan.fingerprint))
+                if method != 'ping':
+                    sdk_client(azurite, blob).delete_blob()
+                print('  %-6s %-6s %-11s run %d: %7.2f s' % (mode, name, method, run + 1, seconds), file=sys.stderr)
+            if playbooks:
+                overheads.append(times['playbook'][0] - times['ping'][0] - times['playbook'][1]['seconds'])
+        shutil.rmtree(store, ignore_errors=True)
+    return results, extra, overheads
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--quick', action='store_true', help='small datasets, one run (a smoke test)')
@@ -183,69 +316,77 @@ def main():
     ap.add_argument('--sparse-gib', type=float, default=4.0)
     ap.add_argument('--sparse-data-mib', type=int, default=400)
     ap.add_argument('--dense-gib', type=float, default=1.0)
+    ap.add_argument('--azurite', choices=['memory', 'disk', 'both'], default='both',
+                    help='where Azurite keeps the blobs (default: both, one table each)')
+    ap.add_argument('--no-playbook', action='store_true', help='skip the ansible-playbook rows (playbook, ping)')
     ap.add_argument('--no-verify', action='store_true', help='skip downloading and comparing our uploads')
     ap.add_argument('--workdir', help='where the datasets go (default: a temporary directory)')
     args = ap.parse_args()
     if args.quick:
         args.sparse_gib, args.sparse_data_mib, args.dense_gib = 1.0, 100, 0.25
     args.runs = args.runs or (1 if args.quick else 3)
+    modes = ['memory', 'disk'] if args.azurite == 'both' else [args.azurite]
     az = find_az()
     work = Path(args.workdir or tempfile.mkdtemp(prefix='bench-upload-'))
     work.mkdir(parents=True, exist_ok=True)
+    playbooks = None
+    if not args.no_playbook:
+        binary = find_ansible_playbook()
+        if not binary:
+            raise SystemExit('ansible-playbook not found next to %s or on PATH (or give --no-playbook)' % sys.executable)
+        playbooks = Playbooks(work, binary)
     datasets = [('sparse', work / 'sparse.vhd', int(args.sparse_gib * GIB) // MIB * MIB),
                 ('dense', work / 'dense.vhd', int(args.dense_gib * GIB) // MIB * MIB)]
     make_sparse(datasets[0][1], datasets[0][2], args.sparse_data_mib * MIB)
     make_dense(datasets[1][1], datasets[1][2])
-    rows = []
+    plans = {}
     for name, path, _size in datasets:
         fd = os.open(path, os.O_RDONLY)
-        plan = _plan.scan(fd, os.fstat(fd).st_size, data_extents(fd))
+        plans[name] = _plan.scan(fd, os.fstat(fd).st_size, data_extents(fd))
         os.close(fd)
-        results, extra = {}, {}
-        for run in range(args.runs):
-            # A fresh Azurite per dataset and run: its in-memory store does not give back the space
-            # of deleted blobs. --skipApiVersionCheck only lets the az CLI (its own API version) in.
-            with Azurite(work / 'azurite', extra_args=['--skipApiVersionCheck']) as azurite:
-                azurite.service_client().create_container(CONTAINER)
-                methods = [('ours', lambda b: run_ours(azurite, path, b, args.concurrency)),
-                           ('upload_blob', lambda b: run_upload_blob(azurite, path, b, args.concurrency)),
-                           ('bare', lambda b: run_bare(azurite, path, b, args.concurrency, plan.ranges))]
-                if az:
-                    methods.append(('az', lambda b: run_az(azurite, path, b, args.concurrency, az)))
-                if run % 2:  # alternate the order, so that drifts hit every method alike
-                    methods.reverse()
-                for method, func in methods:
-                    blob = '%s-%s-%d.vhd' % (name, method, run)
-                    seconds, info = func(blob)
-                    results.setdefault(method, []).append(seconds)
-                    extra.setdefault(method, info)
-                    if method == 'ours' and run == 0 and not args.no_verify:
-                        verify(azurite, path, blob)
-                    sdk_client(azurite, blob).delete_blob()
-                    print('  %-6s %-11s run %d: %7.2f s' % (name, method, run + 1, seconds), file=sys.stderr)
-        scans = [run_scan(path) for _run in range(args.runs)]
-        ours = statistics.median(results['ours'])
-        rows.append((name, 'scan only', statistics.median(scans), plan.data_bytes / MIB / statistics.median(scans),
-                     statistics.median(scans) / ours, {'what': 'fingerprint of an unchanged source (rerun)'}))
-        for method in ('ours', 'upload_blob', 'bare', 'az'):
-            if method in results:
-                med = statistics.median(results[method])
-                rows.append((name, method, med, plan.data_bytes / MIB / med, med / ours, extra[method]))
-    header = ('\nAzurite in memory, %d runs (median), concurrency %d; sparse: %.1f GiB virtual, %d MiB data; '
-              'dense: %.2f GiB; az CLI: %s\n')
-    print(header % (args.runs, args.concurrency, args.sparse_gib, args.sparse_data_mib, args.dense_gib,
-                    az or 'not found (skipped)'))
-    print('| dataset | method | median s | data MiB/s | time / ours | notes |')
-    print('| --- | --- | ---: | ---: | ---: | --- |')
-    for name, method, med, rate, ratio, info in rows:
-        notes = ', '.join('%s=%s' % (k, round(v, 2) if isinstance(v, float) else v) for k, v in info.items())
-        print('| %s | %s | %.2f | %.1f | %.2fx | %s |' % (name, method, med, rate, ratio, notes))
-    by = dict(((n, m), med) for n, m, med, _r, _x, _i in rows)
-    print()
-    print('sparse: upload_blob / ours = %.1fx (target >= 10x)' % (by[('sparse', 'upload_blob')] / by[('sparse', 'ours')]))
-    if ('sparse', 'az') in by:
-        print('sparse: az / ours = %.1fx (target >= 15x)' % (by[('sparse', 'az')] / by[('sparse', 'ours')]))
-    print('dense: ours / bare = %.2f (target <= 1.10)' % (by[('dense', 'ours')] / by[('dense', 'bare')]))
+    tables = []
+    for mode in modes:
+        rows, overhead = [], {}
+        for name, path, _size in datasets:
+            plan = plans[name]
+            results, extra, overheads = bench_dataset(args, mode, name, path, plan, work, az, playbooks)
+            scans = [run_scan(path) for _run in range(args.runs)]
+            ours = statistics.median(results['ours'])
+            rows.append((name, 'scan only', statistics.median(scans), plan.data_bytes / MIB / statistics.median(scans),
+                         statistics.median(scans) / ours, {'what': 'fingerprint of an unchanged source (rerun)'}))
+            if overheads:
+                overhead[name] = statistics.median(overheads)
+                extra['playbook'] = dict(extra['playbook'], overhead=overhead[name])
+                extra['playbook'].pop('fingerprint', None)
+            for method in ('ours', 'upload_blob', 'bare', 'playbook', 'ping', 'az'):
+                if method in results:
+                    med = statistics.median(results[method])
+                    rate = plan.data_bytes / MIB / med if method != 'ping' else 0.0
+                    rows.append((name, method, med, rate, med / ours, extra[method]))
+        tables.append((mode, rows, overhead))
+    for mode, rows, overhead in tables:
+        header = ('\nAzurite %s, %d runs (median), concurrency %d; sparse: %.1f GiB virtual, %d MiB data; '
+                  'dense: %.2f GiB; az CLI: %s\n')
+        print(header % (MODES[mode], args.runs, args.concurrency, args.sparse_gib, args.sparse_data_mib,
+                        args.dense_gib, az or 'not found (skipped)'))
+        print('| dataset | method | median s | data MiB/s | time / ours | notes |')
+        print('| --- | --- | ---: | ---: | ---: | --- |')
+        for name, method, med, rate, ratio, info in rows:
+            notes = ', '.join('%s=%s' % (k, round(v, 2) if isinstance(v, float) else v) for k, v in info.items())
+            print('| %s | %s | %.2f | %s | %.2fx | %s |' % (name, method, med, '%.1f' % rate if rate else '-', ratio, notes))
+        by = dict(((n, m), med) for n, m, med, _r, _x, _i in rows)
+        print()
+        print('sparse: upload_blob / ours = %.1fx (target >= 10x)' % (by[('sparse', 'upload_blob')] / by[('sparse', 'ours')]))
+        if ('sparse', 'playbook') in by:
+            print('sparse: upload_blob / playbook = %.1fx (target >= 8x; end to end, ansible-playbook included)'
+                  % (by[('sparse', 'upload_blob')] / by[('sparse', 'playbook')]))
+        if ('sparse', 'az') in by:
+            print('sparse: az / ours = %.1fx (target >= 15x)' % (by[('sparse', 'az')] / by[('sparse', 'ours')]))
+        print('dense: ours / bare = %.2f (target <= 1.10)' % (by[('dense', 'ours')] / by[('dense', 'bare')]))
+        if ('dense', 'playbook') in by:
+            print('dense: playbook / bare = %.2f (end to end)' % (by[('dense', 'playbook')] / by[('dense', 'bare')]))
+        for name in sorted(overhead):
+            print('%s: playbook overhead = %.2f s (end to end - ping play - the module\'s seconds)' % (name, overhead[name]))
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
 

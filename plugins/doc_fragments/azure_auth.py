@@ -168,7 +168,7 @@ options:
       - Falls back to the E(AZURE_FEDERATED_TOKEN_FILE) environment variable.
     type: path
 requirements:
-  - azure-identity >= 1.15.0
+  - azure-identity >= 1.15.0, for Microsoft Entra ID authentication (imported only when a token is needed)
 notes:
   - Authentication runs on the host executing the module, with the Python libraries installed there
     (see the collection's C(requirements.txt)).

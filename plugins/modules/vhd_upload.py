@@ -38,18 +38,26 @@ extends_documentation_fragment:
   - vmimage.azure.azure_auth
 options:
   path:
-    description: The fixed VHD to upload.
+    description:
+      - The fixed VHD to upload.
+      - O(src) is an alias, the name azure.azcollection's C(azure_rm_storageblob) uses.
     type: path
     required: true
+    aliases: [src]
   blob_url:
     description:
-      - URL of the destination page blob. It may carry a SAS token as its query string, so the
-        whole option is treated as a secret (hidden in logs and C(-v) output); RV(url) returns it
-        without the query string.
+      - URL of the destination page blob, for example C(https://myaccount.blob.core.windows.net/vhds/disk.vhd).
+      - It may carry a SAS token as its query string. That query string (and its signature C(sig)) is
+        treated as a secret, masked wherever it would appear (results, messages, C(-vvv) output, logs);
+        the rest of the URL is not, and RV(url) returns the URL without the query string.
+      - Without a query string, the credential is O(account_key), O(sas_token) or Microsoft Entra ID.
       - Mutually exclusive with O(account_url) and O(connection_string).
     type: str
   account_url:
-    description: Blob service URL of the storage account, for example C(https://myaccount.blob.core.windows.net).
+    description:
+      - Blob service URL of the storage account, for example C(https://myaccount.blob.core.windows.net)
+        (or C(http://127.0.0.1:10000/devstoreaccount1) for an emulator).
+      - It may carry an account SAS as its query string, masked like the SAS of O(blob_url).
     type: str
   connection_string:
     description: Storage account connection string; it carries its own endpoint and credential.
@@ -57,9 +65,11 @@ options:
   container:
     description: Container of the blob, with O(account_url) or O(connection_string).
     type: str
+    aliases: [container_name]
   blob:
     description: Name of the blob, with O(account_url) or O(connection_string).
     type: str
+    aliases: [blob_name]
   account_key:
     description: Storage account key (shared key authentication).
     type: str
@@ -81,9 +91,33 @@ options:
         but fails when the blob holds anything else.
       - V(different) replaces a blob that holds anything but a complete upload of this source.
       - V(always) uploads everything again into a recreated blob.
+      - When not set, V(different), or V(always) with O(force=true).
     type: str
     choices: [never, different, always]
-    default: different
+  force:
+    description:
+      - V(true) is another spelling of O(overwrite=always), as in azure.azcollection's
+        C(azure_rm_storageblob); the blob is recreated and everything is uploaded again.
+      - Together with O(overwrite) set to anything but V(always), the task fails (C(code=invalid_option))
+        before any request.
+    type: bool
+    default: false
+  break_lease:
+    description:
+      - Break another upload's lease on the blob instead of failing (an upload holds a lease on the blob
+        while it writes).
+      - Only when you know that no upload is running (for example after one was killed, before its lease
+        expires); breaking the lease of a running upload lets two uploads write the same blob.
+    type: bool
+    default: false
+  merge_gap:
+    description:
+      - Zero gaps of at most this many bytes between non-zero runs of the source (within one 4 MiB block)
+        are sent as zeros, so that both runs go in one Put Page request; this saves requests (and time on
+        high-latency links).
+      - V(0) sends non-zero pages only. At most 4194304 (4 MiB, one Put Page request).
+    type: int
+    default: 65536
   content_md5:
     description:
       - Set the blob's Content-MD5 to the MD5 of the whole VHD.
@@ -115,8 +149,11 @@ options:
     type: str
 notes:
   - Credentials are taken, in this order, from O(sas_token), O(account_key), O(connection_string),
-    a SAS in O(blob_url), else the Entra ID options (the identity needs the Storage Blob Data
-    Contributor role).
+    a SAS in O(blob_url) (or O(account_url)), else the Entra ID options (the identity needs the Storage
+    Blob Data Contributor role). Only Entra ID needs the azure-identity Python library; uploads with a
+    key, a SAS or a connection string work without it.
+  - The options O(src), O(container_name), O(blob_name) and O(force) are spelled as in
+    azure.azcollection's C(azure_rm_storageblob), so that its upload tasks convert with few changes.
   - A failed upload leaves the blob in state V(uploading); running the task again with the same
     source resumes it.
 attributes:
@@ -143,6 +180,19 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Upload a VHD with a SAS URL, then make a managed image of it
+  vmimage.azure.vhd_upload:
+    path: /srv/images/debian-12.vhd
+    blob_url: "{{ vhd_sas_url }}"
+  register: upload
+
+- name: Capture the image from the uploaded blob (its URL without the SAS)
+  vmimage.azure.image:
+    resource_group: images
+    name: debian-12
+    source: "{{ upload.url }}"
+    os_type: Linux
+
 - name: Upload a VHD with an account key
   vmimage.azure.vhd_upload:
     path: /srv/images/debian-12.vhd
@@ -159,6 +209,15 @@ EXAMPLES = r"""
     blob_url: "{{ vhd_sas_url }}"
     concurrency: 16
 
+- name: The same task written with azure_rm_storageblob's option names (force means overwrite=always)
+  vmimage.azure.vhd_upload:
+    src: /srv/images/debian-12.vhd
+    account_url: https://myaccount.blob.core.windows.net
+    container_name: vhds
+    blob_name: debian-12.vhd
+    account_key: "{{ storage_key }}"
+    force: true
+
 - name: Upload with Entra ID (service principal from the environment)
   vmimage.azure.vhd_upload:
     path: /srv/images/debian-12.vhd
@@ -170,8 +229,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 url:
-  description: URL of the blob, without any query string (no SAS).
-  returned: always
+  description:
+    - URL of the blob, without any query string (no SAS), to use as the source of an image or a disk.
+  returned: when the destination options could be used
   type: str
   sample: https://myaccount.blob.core.windows.net/vhds/debian-12.vhd
 action:
@@ -240,22 +300,31 @@ fingerprint:
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.module import AzureModule
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import client as _client
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import state as _state
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import upload as _upload
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
 
+# Default of merge_gap: the engine's (plan.MERGE_GAP), documented above as 65536.
+MERGE_GAP = getattr(_plan, 'MERGE_GAP', 65536)
+
 ARGSPEC = dict(
-    path=dict(type='path', required=True),
-    blob_url=dict(type='str', no_log=True),
-    account_url=dict(type='str'),
+    path=dict(type='path', required=True, aliases=['src']),
+    # Not secrets as a whole (the result returns the URL): AzureModule masks their SAS only.
+    blob_url=dict(type='str', no_log=False),
+    account_url=dict(type='str', no_log=False),
     connection_string=dict(type='str', no_log=True),
-    container=dict(type='str'),
-    blob=dict(type='str'),
+    container=dict(type='str', aliases=['container_name']),
+    blob=dict(type='str', aliases=['blob_name']),
     account_key=dict(type='str', no_log=True),
     sas_token=dict(type='str', no_log=True),
     create_container=dict(type='bool', default=False),
     concurrency=dict(type='int', default=8),
-    overwrite=dict(type='str', default='different', choices=list(_state.OVERWRITE_CHOICES)),
+    # No default here: force=true must know whether overwrite was set (see overwrite_option).
+    overwrite=dict(type='str', choices=list(_state.OVERWRITE_CHOICES)),
+    force=dict(type='bool', default=False),
+    break_lease=dict(type='bool', default=False),
+    merge_gap=dict(type='int', default=MERGE_GAP),
     content_md5=dict(type='bool', default=False),
     retry_total=dict(type='int', default=5),
     retry_backoff_factor=dict(type='float', default=0.8),
@@ -263,6 +332,14 @@ ARGSPEC = dict(
     timeout=dict(type='int', default=120),
     api_version=dict(type='str'),
 )
+
+
+def overwrite_option(overwrite, force):
+    """The overwrite mode ``overwrite`` (None: not set) and ``force`` ask for; ValueError when they disagree."""
+    if force and overwrite not in (None, 'always'):
+        raise ValueError('force=true means overwrite=always, so it cannot be combined with overwrite=%s: '
+                         'set only one of them.' % overwrite)
+    return overwrite or ('always' if force else 'different')
 
 
 def main():
@@ -274,10 +351,18 @@ def main():
         required_one_of=[('blob_url', 'account_url', 'connection_string')],
         required_by={'account_url': ('container', 'blob'), 'connection_string': ('container', 'blob')},
         required_libs=[('azure-storage-blob', _client.IMPORT_ERROR)],
+        secrets=_client.secret_values, partly_secret=('blob_url', 'account_url'),
     )
-    params = azure.params
+    params = dict(azure.params)
     if params['concurrency'] < 1 or params['concurrency'] > 64:
-        azure.fail('concurrency must be between 1 and 64, not %d.' % params['concurrency'])
+        azure.fail('concurrency must be between 1 and 64, not %d.' % params['concurrency'], code='invalid_option')
+    if not 0 <= params['merge_gap'] <= _plan.MAX_PUT:
+        azure.fail('merge_gap must be between 0 and %d (one Put Page request), not %d.'
+                   % (_plan.MAX_PUT, params['merge_gap']), code='invalid_option')
+    try:
+        params['overwrite'] = overwrite_option(params['overwrite'], params['force'])
+    except ValueError as exc:
+        azure.fail(str(exc), code='invalid_option')
     try:
         result = _upload.upload_vhd(params['path'], params, check_mode=azure.check_mode,
                                     token_credential=azure.credential)

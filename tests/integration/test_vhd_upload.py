@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import random
 import subprocess
 
@@ -44,6 +45,12 @@ def dest(azurite, blob, **extra):
 
 def blob_client(azurite, blob, container='vhds'):
     return azurite.service_client().get_blob_client(container, blob)
+
+
+def ensure_container(azurite, name):
+    service = azurite.service_client()
+    if name not in [c.name for c in service.list_containers()]:
+        service.create_container(name)
 
 
 def downloaded(azurite, blob, container='vhds'):
@@ -139,13 +146,20 @@ def test_bad_sources_fail_before_any_request(azurite_http, fixed_vhd, upload_pla
     tasks = [{MODULE: dict(path=str(p), **dest(azurite_http, name + '.vhd', container='badsources'))}
              for name, p in sorted(sources.items())]
     results, _output = upload_playbook(tasks)
-    for (name, _path), r in zip(sorted(sources.items()), results):
-        assert r.get('failed'), (name, r)
-        assert 'fixed VHD' in r['msg'] or 'VHD' in r['msg'], (name, r['msg'])
     by_name = dict(zip(sorted(sources), results))
-    assert 'checksum' in by_name['bad_checksum']['msg'].lower()
-    assert 'dynamic' in by_name['dynamic']['msg'].lower()
-    assert '1 MiB' in by_name['misaligned']['msg'] or 'MiB' in by_name['misaligned']['msg']
+    for name, r in by_name.items():
+        assert r.get('failed') is True and r['code'] == 'not_azure_ready', (name, r)
+        assert r['msg'].startswith('%s is not an Azure-ready fixed VHD: ' % sources[name]), (name, r['msg'])
+        assert 'url' not in r and 'bytes_uploaded' not in r, (name, r)  # failed before any client was built
+    problems = dict((name, [(p['code'], p['severity']) for p in r['problems']]) for name, r in by_name.items())
+    assert problems == {'raw': [('not_vhd', 'error')], 'dynamic': [('dynamic_vhd', 'error')],
+                        'misaligned': [('misaligned', 'error')], 'bad_checksum': [('bad_checksum', 'error')]}
+    message = dict((name, r['problems'][0]['message']) for name, r in by_name.items())
+    assert message['raw'].startswith('The image is in raw format, not a VHD')
+    assert message['dynamic'].startswith('This is a dynamic VHD; Azure takes only fixed VHDs')
+    # 32 MiB + 3 sectors of disk data: the size and the rule it breaks
+    assert message['misaligned'].startswith('The virtual size (%d bytes) is not a multiple of 1 MiB' % (32 * MIB + 1536))
+    assert message['bad_checksum'].startswith('The VHD footer checksum is 01020304 but its contents sum to ')
     names = [c.name for c in azurite_http.service_client().list_containers()]
     assert 'badsources' not in names
 
@@ -156,11 +170,31 @@ def _sas(azurite, blob, permission, expiry):
                              permission=BlobSasPermissions.from_string(permission), expiry=expiry)
 
 
+def _account_sas(azurite, expiry):
+    from azure.storage.blob import AccountSasPermissions, ResourceTypes, generate_account_sas
+    return generate_account_sas(azurite.account_name, azurite.account_key, ResourceTypes(container=True, object=True),
+                                AccountSasPermissions(read=True, write=True, create=True), expiry)
+
+
+def _sig(sas):
+    return dict(kv.split('=', 1) for kv in sas.split('&'))['sig']
+
+
+def _secret_forms(*values):
+    """Each value and, for a SAS, its signature URL-encoded and decoded."""
+    from urllib.parse import unquote
+    found = set()
+    for value in values:
+        found.add(value)
+        if 'sig=' in value:
+            found |= {_sig(value), unquote(_sig(value))}
+    return found
+
+
 def test_credential_errors_are_clear_and_secret_free(azurite_http, fixed_vhd, upload_playbook):
     src = fixed_vhd('k.vhd', 32 * MIB, scattered(30))
     now = datetime.datetime.now(datetime.timezone.utc)
-    azurite_http.service_client().create_container('vhds') if 'vhds' not in [
-        c.name for c in azurite_http.service_client().list_containers()] else None
+    ensure_container(azurite_http, 'vhds')
     wrong_key = 'V3JvbmdLZXk' + azurite_http.account_key[11:]
     expired = _sas(azurite_http, 'sas.vhd', 'rcw', now - datetime.timedelta(hours=1))
     readonly = _sas(azurite_http, 'sas.vhd', 'r', now + datetime.timedelta(hours=1))
@@ -172,14 +206,14 @@ def test_credential_errors_are_clear_and_secret_free(azurite_http, fixed_vhd, up
              {MODULE: dict(path=str(src), blob_url='%s/vhds/sas.vhd?%s' % (azurite_http.account_url, readonly),
                            api_version=API_VERSION)}]
     results, output = upload_playbook(tasks, verbosity=3)
-    secrets = [wrong_key, expired, readonly, azurite_http.account_key]
-    signatures = [dict(kv.split('=', 1) for kv in s.split('&'))['sig'] for s in (expired, readonly)]
+    secrets = [wrong_key, azurite_http.account_key]
+    signatures = _secret_forms(expired, readonly)  # the SAS tokens and their signatures, encoded and decoded
     for r in results:
         assert r.get('failed') and 'HTTP 403' in r['msg'], r
     assert 'check account_key' in results[0]['msg'], results[0]['msg']
     for r in results[1:]:
         assert 'SAS token has not expired' in r['msg'], r['msg']
-    for secret in secrets + signatures:
+    for secret in secrets + sorted(signatures):
         assert secret not in output
         for r in results:
             assert secret not in repr(r)
@@ -201,20 +235,89 @@ def test_no_secret_in_verbose_output(azurite_http, fixed_vhd, upload_playbook):
         {MODULE: dict(path=str(src), blob_url='%s/vhds/viasas.vhd?%s' % (azurite_http.account_url, sas),
                       api_version=API_VERSION)},
     ]
+    account_sas = _account_sas(azurite_http, now + datetime.timedelta(hours=1))
+    tasks.append({MODULE: dict(path=str(src), account_url='%s?%s' % (azurite_http.account_url, account_sas),
+                               container='vhds', blob='viaaccountsas.vhd', api_version=API_VERSION)})
+    # Refused by the argument checks (blob_url names the blob): the arguments come back in the result.
+    tasks.append({MODULE: dict(path=str(src), blob_url='%s/vhds/viasas.vhd?%s' % (azurite_http.account_url, sas),
+                               container='vhds', api_version=API_VERSION)})
     results, output = upload_playbook(tasks, verbosity=3)
-    assert [r.get('failed', False) for r in results] == [False] * 4, results
-    assert [r['action'] for r in results] == ['create', 'create', 'create', 'none'], results
+    assert [r.get('failed', False) for r in results] == [False] * 5 + [True], results
+    assert [r['action'] for r in results[:5]] == ['create', 'create', 'create', 'none', 'create'], results
+    assert results[5]['msg'] == 'parameters are mutually exclusive: blob_url|container', results[5]
     assert 'vhd_upload' in output and '"bytes_uploaded"' in output  # -vvv shows the results
-    for secret in (azurite_http.account_key, azurite_http.connection_string, sas, sig):
+    assert '"module_args"' in output  # ... and the arguments
+    secrets = _secret_forms(azurite_http.account_key, azurite_http.connection_string, sas, account_sas)
+    assert sig in secrets
+    for secret in secrets:
         assert secret not in output
-    for name in ('viakey.vhd', 'viaconn.vhd', 'viasas.vhd'):
+        assert secret not in json.dumps(results)
+    for name in ('viakey.vhd', 'viaconn.vhd', 'viasas.vhd', 'viaaccountsas.vhd'):
         assert downloaded(azurite_http, name) == src.read_bytes()
-    assert results[3]['url'] == '%s/vhds/viasas.vhd' % azurite_http.account_url
+    urls = ['%s/vhds/%s' % (azurite_http.account_url, name)
+            for name in ('viakey.vhd', 'viaconn.vhd', 'viasas.vhd', 'viasas.vhd', 'viaaccountsas.vhd')]
+    assert [r['url'] for r in results[:5]] == urls
+    assert not any('VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in r['url'] for r in results[:5])
+    # The URLs themselves are shown in the arguments -vvv prints (only their SAS is masked) ...
+    assert '"account_url": "%s",' % azurite_http.account_url in output
+    assert '"blob_url": "%s?' % urls[3] in output and '"account_url": "%s?' % azurite_http.account_url in output
+    # ... but hidden whole when the arguments are refused before the module could find the SAS in them.
+    assert '"blob_url": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output
+
+
+def test_url_without_sas_is_no_secret_in_a_failure(fixed_vhd, upload_playbook):
+    """A blob URL without SAS (a key, or Entra ID) is shown as it is, also when the upload fails (it used
+    to read ******** in url and in the -vvv arguments)."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]  # nothing listens there once the socket is closed
+    url = 'http://127.0.0.1:%d/vmimagetest/vhds/nowhere.vhd' % port
+    src = fixed_vhd('n.vhd', 32 * MIB, scattered(46))
+    key = 'Tm90QVJlYWxLZXlCdXRMb25nRW5vdWdoVG9CZUJhc2U2NA=='
+    results, output = upload_playbook([{MODULE: dict(path=str(src), blob_url=url, account_key=key, retry_total=0,
+                                                     timeout=5, api_version=API_VERSION)}], verbosity=3)
+    r = results[0]
+    assert r['failed'] is True and r['msg'].startswith('Cannot connect to the Azure endpoint: '), r
+    assert 'Connection refused' in r['msg'], r['msg']
+    assert r['url'] == url and '"blob_url": "%s",' % url in output
+    assert key not in output and key not in json.dumps(results)
+
+
+def test_url_is_usable_by_a_later_task(azurite_http, fixed_vhd, upload_playbook):
+    """The result's url is the blob's URL without SAS, usable as the source of an image in the next task."""
+    src = fixed_vhd('u.vhd', 32 * MIB, scattered(45))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    sas = _sas(azurite_http, 'url-sas.vhd', 'rcw', now + datetime.timedelta(hours=1))
+    token = _sas(azurite_http, 'url-token.vhd', 'rcw', now + datetime.timedelta(hours=1))
+    account = azurite_http.account_url
+    ensure_container(azurite_http, 'vhds')  # a blob SAS cannot create it
+    tasks = []
+    for blob, args in (('url-sas.vhd', dict(blob_url='%s/vhds/url-sas.vhd?%s' % (account, sas))),
+                       ('url-token.vhd', dict(account_url=account, container='vhds', blob='url-token.vhd',
+                                              sas_token=token))):
+        expected = '%s/vhds/%s' % (account, blob)
+        step = len(tasks)
+        tasks.append({MODULE: dict(path=str(src), api_version=API_VERSION, **args)})
+        tasks.append({'ansible.builtin.assert': {'that': [
+            "r%d.url == '%s'" % (step, expected),
+            "'?' not in r%d.url and 'sig=' not in r%d.url" % (step, step),
+            "r%d.url is not search('VALUE_SPECIFIED_IN_NO_LOG_PARAMETER')" % step,
+        ], 'success_msg': 'url is %s' % expected}})
+    results, output = upload_playbook(tasks, verbosity=3)
+    assert not any(r.get('failed') for r in results), results
+    assert [r['action'] for r in results[::2]] == ['create', 'create']
+    assert [r['msg'] for r in results[1::2]] == ['url is %s/vhds/url-sas.vhd' % account,
+                                                 'url is %s/vhds/url-token.vhd' % account]
+    for secret in _secret_forms(sas, token):
+        assert secret not in output
 
 
 @pytest.mark.parametrize('extra, expected', [
     (dict(concurrency=0), 'concurrency'),
     (dict(container=None), 'container'),
+    (dict(merge_gap=-1), 'merge_gap must be between 0 and 4194304 (one Put Page request), not -1.'),
+    (dict(merge_gap=4 * MIB + 512), 'merge_gap must be between 0 and 4194304 (one Put Page request), not 4194816.'),
 ])
 def test_bad_options(azurite_http, fixed_vhd, upload_playbook, extra, expected):
     src = fixed_vhd('o.vhd', 32 * MIB, scattered(50))
@@ -223,3 +326,39 @@ def test_bad_options(azurite_http, fixed_vhd, upload_playbook, extra, expected):
     args = dict((k, v) for k, v in args.items() if v is not None)
     results, _output = upload_playbook([{MODULE: args}])
     assert results[0].get('failed') and expected in results[0]['msg'], results
+
+
+def test_azure_rm_storageblob_spellings(azurite_http, fixed_vhd, upload_playbook):
+    """src, container_name, blob_name and force, as azure_rm_storageblob users type them."""
+    src = fixed_vhd('alias.vhd', 32 * MIB, scattered(60))
+    data_bytes = nonzero_bytes(src)
+    common = dict(account_url=azurite_http.account_url, account_key=azurite_http.account_key,
+                  api_version=API_VERSION, create_container=True)
+    spelled = dict(common, src=str(src), container_name='aliases', blob_name='alias.vhd')
+    tasks = [
+        {MODULE: spelled},
+        {MODULE: dict(spelled, force=False)},
+        {MODULE: dict(spelled, force=True)},
+        {MODULE: dict(spelled, force=True, overwrite='always')},
+        {MODULE: dict(spelled, force=True, overwrite='never')},
+        {MODULE: dict(spelled, force=True, overwrite='different')},
+        {MODULE: dict(spelled, force=False, overwrite='never')},
+        # the options of the engine: accepted and documented
+        {MODULE: dict(spelled, break_lease=False, merge_gap=0)},
+    ]
+    results, _output = upload_playbook(tasks)
+    first, again, forced, forced_always, never, different, plain_never, engine = results
+    assert first.get('failed') is not True, first
+    assert (first['action'], first['bytes_uploaded']) == ('create', data_bytes)
+    assert first['url'] == '%s/aliases/alias.vhd' % azurite_http.account_url
+    assert (again['action'], again['changed'], again['bytes_uploaded']) == ('none', False, 0)
+    for r in (forced, forced_always):  # force: true is overwrite: always
+        assert (bool(r.get('failed')), r['action'], r['changed'], r['bytes_uploaded']) == (False, 'replace', True, data_bytes), r
+    for r, value in ((never, 'never'), (different, 'different')):
+        assert r['failed'] is True and r['code'] == 'invalid_option', r
+        assert r['msg'] == ('force=true means overwrite=always, so it cannot be combined with overwrite=%s: '
+                            'set only one of them.' % value)
+        assert 'action' not in r and 'url' not in r  # refused before any request
+    assert (bool(plain_never.get('failed')), plain_never['action']) == (False, 'none'), plain_never
+    assert (bool(engine.get('failed')), engine['action']) == (False, 'none'), engine
+    assert downloaded(azurite_http, 'alias.vhd', container='aliases') == src.read_bytes()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import sys
 from pathlib import Path
@@ -147,3 +148,122 @@ def test_token_for_wrong_audience_is_refused_by_azurite(stack, tmp_path):
     with pytest.raises((ClientAuthenticationError, HttpResponseError)) as err:
         service.get_container_client(CONTAINER).exists()
     assert err.value.status_code == 401 or err.value.status_code == 403
+
+
+def _entra_env(monkeypatch, files):
+    """The module process trusts the test CA; nothing of the caller's Azure setup leaks in."""
+    for name in [n for n in list(os.environ) if n.startswith(('AZURE_', 'ANSIBLE_AZURE_'))]:
+        monkeypatch.delenv(name)
+    for name, value in tls.client_env(files).items():
+        monkeypatch.setenv(name, value)
+
+
+def test_blob_url_without_sas_comes_back_whole(stack, fixed_vhd, upload_playbook, monkeypatch):
+    """With Entra ID the blob URL holds no secret: url returns it unmasked, for the next task to use."""
+    files, entra, azurite = stack
+    _entra_env(monkeypatch, files)
+    size = 24 * MIB
+    source = fixed_vhd('whole.vhd', size, random_chunks(size, seed=12))
+    blob_url = '%s/%s/whole-url.vhd' % (azurite.account_url, CONTAINER)
+    auth = dict(client_id=CLIENT_ID, secret=SECRET, tenant=entra.tenant,
+                authority_host=entra.authority_host, disable_instance_discovery=True)
+    service = azurite.service_client(connection_verify=files.ca_cert)
+    if CONTAINER not in [c.name for c in service.list_containers()]:
+        service.create_container(CONTAINER)
+    tasks = [
+        {'vmimage.azure.vhd_upload': dict(path=str(source), blob_url=blob_url, api_version=API_VERSION, **auth)},
+        {'ansible.builtin.assert': {'that': ["r0.url == '%s'" % blob_url], 'success_msg': 'url is the blob URL'}},
+        {'ansible.builtin.debug': {'msg': 'image source: {{ r0.url }}'}},
+    ]
+    (upload, check, shown), output = upload_playbook(tasks, verbosity=3)
+    assert upload.get('failed') is not True, upload.get('msg')
+    assert (upload['action'], upload['url'], upload['auth_source']) == ('create', blob_url, 'parameters')
+    assert '"blob_url": "%s",' % blob_url in output  # -vvv shows the argument as given
+    assert check.get('failed') is not True and check['msg'] == 'url is the blob URL', check
+    assert shown['msg'] == 'image source: %s' % blob_url
+    assert 'image source: VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' not in output
+    assert SECRET not in output and SECRET not in json.dumps([upload, check, shown])
+    assert download(azurite, files, 'whole-url.vhd', source.with_suffix('.back')) == sha256(source)
+
+
+# A Python without azure-identity: sitecustomize (found through PYTHONPATH, in the module's environment
+# only) refuses to import azure.identity and everything below it.
+BLOCK_AZURE_IDENTITY = '''
+import sys
+
+
+class _NoAzureIdentity(object):
+    def find_spec(self, name, path=None, target=None):
+        if name == 'azure.identity' or name.startswith('azure.identity.'):
+            raise ModuleNotFoundError("No module named %r (blocked by the test)" % name, name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoAzureIdentity())
+'''
+MISSING_IDENTITY = 'Failed to import the required Python library (azure-identity)'
+
+
+@pytest.fixture
+def no_azure_identity(tmp_path):
+    """``environment:`` for a task whose module must run without azure-identity."""
+    path = tmp_path / 'no-azure-identity'
+    path.mkdir()
+    (path / 'sitecustomize.py').write_text(BLOCK_AZURE_IDENTITY)
+    return {'PYTHONPATH': str(path)}
+
+
+def test_without_azure_identity_keys_work_and_entra_id_names_the_library(stack, fixed_vhd, upload_playbook,
+                                                                         monkeypatch, no_azure_identity):
+    files, entra, azurite = stack
+    _entra_env(monkeypatch, files)
+    size = 24 * MIB
+    source = fixed_vhd('nolib.vhd', size, random_chunks(size, seed=13))
+    common = dict(path=str(source), account_url=azurite.account_url, container=CONTAINER, api_version=API_VERSION,
+                  create_container=True)
+    auth = dict(client_id=CLIENT_ID, secret=SECRET, tenant=entra.tenant,
+                authority_host=entra.authority_host, disable_instance_discovery=True)
+    tasks = [
+        # the blocker works: this Python cannot import azure.identity
+        {'ansible.builtin.command': {'argv': [sys.executable, '-c', 'import azure.identity']},
+         'environment': no_azure_identity},
+        {'vmimage.azure.vhd_upload': dict(common, blob='nolib-key.vhd', account_key=azurite.account_key),
+         'environment': no_azure_identity},
+        {'vmimage.azure.vhd_upload': dict(common, blob='nolib-entra.vhd', **auth), 'environment': no_azure_identity},
+        # the same Entra ID upload with azure-identity importable: the fake Entra ID gives a token
+        {'vmimage.azure.vhd_upload': dict(common, blob='nolib-entra-control.vhd', **auth)},
+    ]
+    (blocked, with_key, with_entra, control), output = upload_playbook(tasks)
+    assert blocked['rc'] == 1 and "No module named 'azure.identity' (blocked by the test)" in blocked['stderr']
+
+    assert with_key.get('failed') is not True, with_key.get('msg')
+    assert (with_key['action'], with_key['changed']) == ('create', True)
+    assert download(azurite, files, 'nolib-key.vhd', source.with_suffix('.key')) == sha256(source)
+
+    assert with_entra['failed'] is True, with_entra
+    assert with_entra['msg'].startswith(MISSING_IDENTITY), with_entra['msg']
+    assert 'This is required for Microsoft Entra ID authentication.' in with_entra['msg']
+    assert blob_props(azurite, files, 'nolib-entra.vhd') is None  # nothing was sent
+
+    assert control.get('failed') is not True and control['action'] == 'create', control.get('msg')
+    assert SECRET not in output and SECRET not in json.dumps([with_key, with_entra, control])
+
+
+@pytest.mark.parametrize('module, args', [
+    ('vmimage.azure.image_info', dict(resource_group='rg')),
+    ('vmimage.azure.snapshot', dict(resource_group='rg', name='snap', source='disk-1')),
+    ('vmimage.azure.image', dict(resource_group='rg', name='img', source='https://acct.blob.core.windows.net/v/a.vhd',
+                                 os_type='Linux')),
+])
+def test_without_azure_identity_resource_manager_modules_name_the_library(upload_playbook, monkeypatch,
+                                                                          no_azure_identity, module, args):
+    """Every Resource Manager call needs a token: these modules fail first thing, naming the library."""
+    for name in [n for n in list(os.environ) if n.startswith(('AZURE_', 'ANSIBLE_AZURE_'))]:
+        monkeypatch.delenv(name)
+    auth = dict(client_id=CLIENT_ID, secret=SECRET, tenant='72f988bf-86f1-41af-91ab-2d7cd011db47',
+                subscription_id='11111111-2222-3333-4444-555555555555')
+    (result,), output = upload_playbook([{module: dict(args, **auth), 'environment': no_azure_identity}])
+    assert result['failed'] is True, result
+    assert result['msg'].startswith(MISSING_IDENTITY), result['msg']
+    assert 'This is required for Microsoft Entra ID authentication.' in result['msg']
+    assert SECRET not in output and SECRET not in json.dumps(result)

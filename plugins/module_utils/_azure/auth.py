@@ -35,23 +35,50 @@ never change which source wins.
 from __future__ import annotations
 
 import configparser
+import importlib
 import json
 import os
 import re
 import stat
 import warnings
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import cloud as _cloud
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.cloud import AuthConfigError  # noqa: F401
 
+# azure-identity is imported on first use (``load_identity``), not with this file: only Microsoft
+# Entra ID authentication needs it (vhd_upload with a key, a SAS or a connection string does not), and
+# it is the slowest import of a module. Unit tests replace ``identity`` with a stand-in.
+identity = None
 IDENTITY_IMPORT_ERROR = None
-try:
-    from azure import identity
-except ImportError as exc:  # the base module reports it with missing_required_lib
-    identity = None
-    IDENTITY_IMPORT_ERROR = exc
+IDENTITY_LIBRARY = 'azure-identity'
+
+
+class MissingLibrary(AuthConfigError):
+    """A Python library that the authentication asked for cannot be imported.
+
+    ``str()`` is Ansible's ``missing_required_lib`` message; ``library`` the pip name, ``error`` the
+    ImportError."""
+
+    def __init__(self, library, error, reason=None):
+        super(MissingLibrary, self).__init__(missing_required_lib(library, reason=reason))
+        self.library = library
+        self.error = error
+
+
+def load_identity():
+    """The ``azure.identity`` package, imported once; raises MissingLibrary when it cannot be."""
+    global identity, IDENTITY_IMPORT_ERROR  # pylint: disable=global-statement
+    if identity is None and IDENTITY_IMPORT_ERROR is None:
+        try:
+            identity = importlib.import_module('azure.identity')
+        except ImportError as exc:
+            IDENTITY_IMPORT_ERROR = exc
+    if identity is None:
+        raise MissingLibrary(IDENTITY_LIBRARY, IDENTITY_IMPORT_ERROR, reason='for Microsoft Entra ID authentication')
+    return identity
+
 
 # auth_source choices; 'credentials' is the deprecated spelling of 'credential_file'.
 AUTH_SOURCES = ('auto', 'cli', 'credential_file', 'env', 'msi', 'workload_identity', 'credentials')
@@ -185,7 +212,7 @@ class _AutoManagedIdentity(object):
         except Exception as exc:
             if type(exc).__name__ != 'CredentialUnavailableError':
                 raise
-            raise identity.CredentialUnavailableError(
+            raise load_identity().CredentialUnavailableError(
                 message='auth_source=auto found no credential (%s), and the managed identity of this machine is not '
                         'available either (%s). Give client_id, secret and tenant (or AZURE_CLIENT_ID, AZURE_SECRET '
                         'and AZURE_TENANT), a profile in ~/.azure/credentials, or run "az login"'
@@ -610,8 +637,7 @@ class _Resolver(object):
         if self.opt('authority_host'):
             _cloud.split_authority(self.opt('authority_host'), 'authority_host (or AZURE_AUTHORITY_HOST)')
 
-        if identity is None:
-            raise AuthConfigError('the azure-identity Python library is required: %s' % IDENTITY_IMPORT_ERROR)
+        load_identity()  # MissingLibrary: reported once every option has been checked
         credential, kind, tenant, client_id, source, authority = self.build(source, values, cloud, verify, adfs_url,
                                                                             discovery_off)
         if authority:

@@ -24,33 +24,54 @@ from ansible_collections.vmimage.azure.plugins.module_utils._azure import client
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import lro as _lro
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.errors import describe_error, scrub
 
-# Python libraries the base module needs, as (pip name, import error or None).
-REQUIRED_LIBS = [('azure-identity', _auth.IDENTITY_IMPORT_ERROR)]
-
 
 class AzureModule(object):
-    """Wraps AnsibleModule: auth options, library checks, lazy credential and clients, clean failures."""
+    """Wraps AnsibleModule: auth options, library checks, lazy credential and clients, clean failures.
+
+    azure-identity is not checked here: it is imported when a credential is first asked for
+    (``resolved()``), so that a module that can do without Microsoft Entra ID (vhd_upload with a key or
+    a SAS) neither needs it nor pays for its import; ``fail()`` reports it with missing_required_lib.
+
+    ``secrets(params)`` returns values to hide wherever they appear (results, messages, the
+    invocation), e.g. the signature of a SAS inside an option that is not a secret as a whole; they
+    join the module's no_log values as soon as the arguments are parsed, before anything can fail.
+    ``partly_secret`` names such options (a URL that may carry a SAS): while AnsibleModule validates
+    and logs the arguments they are hidden as a whole, afterwards only the parts ``secrets`` gives.
+    """
 
     def __init__(self, argument_spec, supports_check_mode=True, mutually_exclusive=None,
                  required_together=None, required_one_of=None, required_if=None, required_by=None,
-                 auth=True, required_libs=None):
+                 auth=True, required_libs=None, secrets=None, partly_secret=()):
         spec = dict(argument_spec)
         if auth:
             clash = set(spec) & set(_auth.AUTH_ARGSPEC)
             if clash:
                 raise ValueError('argument_spec redefines auth options: %s' % ', '.join(sorted(clash)))
             spec.update(_auth.AUTH_ARGSPEC)
+        for name in partly_secret:
+            # Until _register_secrets: a failed validation (which returns the arguments) or the
+            # syslog line AnsibleModule writes must not show a SAS in the URL.
+            spec[name] = dict(spec[name], no_log=True)
         # Only the constraints given: validate-modules reads AnsibleModule's arguments and refuses None.
         constraints = dict((k, v) for k, v in dict(
             mutually_exclusive=mutually_exclusive, required_together=required_together,
             required_one_of=required_one_of, required_if=required_if, required_by=required_by).items() if v)
         self.module = AnsibleModule(argument_spec=spec, supports_check_mode=supports_check_mode, **constraints)
+        self._register_secrets(spec, secrets, partly_secret)
         self._resolved = None
         self._clients = {}
-        libs = (list(REQUIRED_LIBS) if auth else []) + list(required_libs or [])
-        for name, error in libs:
+        for name, error in required_libs or ():
             if error is not None:
                 self.module.fail_json(msg=missing_required_lib(name), exception=str(error))
+
+    def _register_secrets(self, spec, secrets, partly_secret):
+        params = self.module.params
+        secret_options = [n for n, o in spec.items() if o.get('no_log') and n not in partly_secret]
+        keep = set(params.get(n) for n in secret_options)
+        whole = set(params.get(n) for n in partly_secret) - keep - {None}
+        self.module.no_log_values.difference_update(whole)
+        if secrets is not None:
+            self.module.no_log_values.update(v for v in secrets(params) if v)
 
     @property
     def params(self):
@@ -67,7 +88,8 @@ class AzureModule(object):
         """The resolved authentication (``auth.resolve``): credential, cloud, subscription, source.
 
         Resolving sends nothing but, for a cloud given as a Resource Manager URL, the metadata
-        request: call it before writing anything to fail early on bad options."""
+        request: call it before writing anything to fail early on bad options. It imports
+        azure-identity (``auth.MissingLibrary`` when it is not installed)."""
         if self._resolved is None:
             self._resolved = _auth.resolve(self.params)
             for text in self._resolved.warnings:
@@ -138,6 +160,8 @@ class AzureModule(object):
 
     def fail(self, exc_or_msg, **result):
         """fail_json with one clear message; no secret survives in the message or the result."""
+        if isinstance(exc_or_msg, _auth.MissingLibrary):  # missing_required_lib's message and the import error
+            result.setdefault('exception', str(exc_or_msg.error))
         if isinstance(exc_or_msg, BaseException):
             msg = describe_error(exc_or_msg, self._secrets())
         else:

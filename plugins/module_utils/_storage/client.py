@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 IMPORT_ERROR = None
 try:
@@ -97,6 +97,62 @@ def public_url(url):
     return urlunsplit((parts.scheme, parts.netloc, parts.path, '', ''))
 
 
+# The query parameters of a SAS that are secret: the signature. The others (version, expiry,
+# permissions, resource, the signed key's object and tenant ids, ...) only describe it.
+SAS_SECRET_FIELDS = ('sig',)
+
+
+def _forms(value):
+    """``value`` as given, URL-decoded and URL-encoded: the ways it may appear in a message."""
+    decoded = unquote(value)
+    return {value, decoded, quote(decoded, safe='')} - {''}
+
+
+def sas_secrets(sas):
+    """What of a SAS token (a query string, with or without ``?``) must never be shown: the token
+    itself and its signature, in the forms they may take."""
+    sas = (sas or '').strip().lstrip('?')
+    if not sas:
+        return set()
+    found = {sas}
+    for field in sas.split('&'):
+        name, _sep, value = field.partition('=')
+        if unquote(name).lower() in SAS_SECRET_FIELDS and value:
+            found |= _forms(value)
+    return found
+
+
+def _connection_string_fields(text):
+    fields = {}
+    for item in (text or '').split(';'):
+        name, sep, value = item.partition('=')
+        if sep:
+            fields[name.strip().lower()] = value.strip()
+    return fields
+
+
+def secret_values(params):
+    """Every secret the destination and credential options hold, as the strings to mask.
+
+    ``blob_url`` and ``account_url`` are not secrets, but their query string may be a SAS;
+    ``account_key``, ``sas_token`` and ``connection_string`` are (Ansible masks them whole), and
+    the key or SAS inside a connection string may also be shown on its own. Pure: no SDK needed.
+    """
+    get = params.get
+    found = set()
+    for name in ('blob_url', 'account_url'):
+        if get(name):
+            found |= sas_secrets(urlsplit(get(name)).query)
+    found |= sas_secrets(get('sas_token'))
+    if get('account_key'):
+        found |= _forms(get('account_key'))
+    fields = _connection_string_fields(get('connection_string'))
+    if fields.get('accountkey'):
+        found |= _forms(fields['accountkey'])
+    found |= sas_secrets(fields.get('sharedaccesssignature'))
+    return found
+
+
 _AUTH_HINTS = {
     'key': 'check account_key and the account name in the URL',
     'connection_string': 'check the AccountKey (or SharedAccessSignature) of connection_string',
@@ -164,15 +220,15 @@ def build_blob_client(params, token_credential=None, concurrency=8, retry_policy
         client = BlobClient.from_connection_string(get('connection_string'), get('container'),
                                                    get('blob'), **kwargs)
         return client, retry, 'connection_string'
+    url_option = 'blob_url' if get('blob_url') else 'account_url'
+    in_url_sas = bool(get(url_option) and urlsplit(get(url_option)).query)
+    if in_url_sas and (get('account_key') or get('sas_token')):
+        raise ClientOptionsError('%s carries a query string (a SAS); do not also give account_key or sas_token.'
+                                 % url_option)
     if get('blob_url'):
         url = get('blob_url')
-        in_url_sas = bool(urlsplit(url).query)
-        if in_url_sas and (get('account_key') or get('sas_token')):
-            raise ClientOptionsError('blob_url carries a query string (a SAS); '
-                                     'do not also give account_key or sas_token.')
         unbound = BlobClient.from_blob_url(public_url(url))
     else:
-        in_url_sas = False
         url = None
         unbound = BlobClient(get('account_url'), get('container'), get('blob'))
     if get('sas_token'):

@@ -5,12 +5,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from ansible_collections.vmimage.azure.tests.support.module_args import patch_module_args
 from azure.core.exceptions import ClientAuthenticationError
 
-from ansible_collections.vmimage.azure.plugins.module_utils._azure import auth, module as base
+from ansible_collections.vmimage.azure.plugins.module_utils._azure import auth
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.module import AzureModule
 
 TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47'
@@ -61,11 +64,77 @@ def test_redefining_an_auth_option_is_a_programming_error():
         AzureModule(dict(tenant=dict(type='str')))
 
 
-def test_missing_library_uses_missing_required_lib(monkeypatch, capsys):
-    monkeypatch.setattr(base, 'REQUIRED_LIBS', [('azure-identity', ImportError('No module named azure.identity'))])
-    code, out = run({'name': 'x'}, capsys, then=lambda m: m.exit(changed=False))
-    assert code == 1
-    assert 'Failed to import the required Python library (azure-identity)' in out['msg']
+@pytest.fixture
+def no_azure_identity(monkeypatch):
+    """azure.identity cannot be imported (None in sys.modules stops the import), as on a host without it."""
+    monkeypatch.setitem(sys.modules, 'azure.identity', None)
+    monkeypatch.setattr(auth, 'identity', None)
+    monkeypatch.setattr(auth, 'IDENTITY_IMPORT_ERROR', None)
+
+
+MISSING_IDENTITY = 'Failed to import the required Python library (azure-identity)'
+
+
+def test_azure_identity_is_not_needed_until_a_credential_is(tmp_path):
+    """A fresh Python that cannot import azure.identity builds the module, and never tries to import it."""
+    script = tmp_path / 'probe.py'
+    script.write_text(textwrap.dedent('''
+        import json, sys
+        tried = []
+
+        class Block(object):
+            def find_spec(self, name, path=None, target=None):
+                if name.startswith('azure.identity'):
+                    tried.append(name)
+                    raise ModuleNotFoundError(name)
+
+        sys.meta_path.insert(0, Block())
+        from ansible.module_utils.testing import patch_module_args
+        from ansible_collections.vmimage.azure.plugins.module_utils._azure.module import AzureModule
+        with patch_module_args({'name': 'x', 'client_id': 'a', 'secret': 's', 'tenant': 't'}):
+            try:
+                AzureModule(dict(name=dict(type='str'))).exit(changed=False)
+            except SystemExit:
+                pass
+        sys.stderr.write(json.dumps(dict(tried=tried, loaded='azure.identity' in sys.modules)))
+    '''))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=False)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (proc.returncode, out['changed']) == (0, False), (proc.stdout, proc.stderr)
+    assert json.loads(proc.stderr.strip().splitlines()[-1]) == dict(tried=[], loaded=False), proc.stderr
+
+
+def test_missing_azure_identity_uses_missing_required_lib_when_a_token_is_needed(no_azure_identity, capsys):
+    def then(m):
+        try:
+            m.credential()
+        except auth.AuthConfigError as exc:
+            m.fail(exc)
+    code, out = run({'name': 'x', 'client_id': 'a', 'secret': SECRET, 'tenant': TENANT}, capsys, then=then)
+    assert code == 1 and out['failed'] is True
+    assert out['msg'].startswith(MISSING_IDENTITY), out['msg']
+    assert 'This is required for Microsoft Entra ID authentication.' in out['msg']
+    assert SECRET not in json.dumps(out)
+
+
+def test_resource_manager_modules_report_missing_azure_identity(no_azure_identity, capsys):
+    """snapshot and image (run_plan) and image_info (compute() in main's try) need a token first thing."""
+    class Service(object):
+        @staticmethod
+        def plan(client, subscription_id, params):
+            raise AssertionError('no plan without a credential')
+
+    args = {'name': 'x', 'client_id': 'a', 'secret': SECRET, 'tenant': TENANT, 'subscription_id': 'sub'}
+    code, out = run(args, capsys, then=lambda m: m.run_plan(Service, 'snapshot'))
+    assert code == 1 and out['msg'].startswith(MISSING_IDENTITY), out
+
+    def info(m):
+        try:
+            m.compute()
+        except Exception as exc:  # image_info's main()
+            m.fail(exc)
+    code, out = run(args, capsys, then=info)
+    assert code == 1 and out['msg'].startswith(MISSING_IDENTITY), out
 
 
 def test_extra_required_libs_are_checked_too(capsys):
@@ -143,3 +212,73 @@ def test_check_mode_is_exposed(capsys):
     code, out = run({'name': 'x', '_ansible_check_mode': True}, capsys,
                     then=lambda m: m.exit(check=m.check_mode))
     assert out['check'] is True
+
+
+# -- options that are not secrets but may hold one (a URL with a SAS) -------------------------------------
+SIG = 'S1gn4ture%2Bab/c%3D'
+SAS = 'sv=2025-11-05&se=2030-01-01T00%3A00%3A00Z&sr=b&sp=rcw&sig=' + SIG
+BLOB = 'https://acct.blob.core.windows.net/vhds/a.vhd'
+URL_SPEC = dict(blob_url=dict(type='str', no_log=False), container=dict(type='str'),
+                account_key=dict(type='str', no_log=True))
+
+
+def sas_secrets(params):
+    from ansible_collections.vmimage.azure.plugins.module_utils._storage.client import secret_values
+    return secret_values(params)
+
+
+def run_url(args, capsys, then, **kwargs):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exited:
+            then(AzureModule(URL_SPEC, auth=False, secrets=sas_secrets, partly_secret=('blob_url',), **kwargs))
+    text = capsys.readouterr().out
+    return exited.value.code, json.loads(text), text
+
+
+def signature_forms():
+    from urllib.parse import unquote
+    return (SIG, unquote(SIG), SAS)
+
+
+def test_url_without_sas_is_returned_as_is(capsys):
+    code, out, _text = run_url({'blob_url': BLOB}, capsys, then=lambda m: m.exit(url=BLOB, msg='uploaded to %s' % BLOB))
+    assert code == 0 and out['url'] == BLOB and out['msg'] == 'uploaded to ' + BLOB
+    assert out['invocation']['module_args']['blob_url'] == BLOB
+
+
+def test_only_the_sas_of_a_url_is_masked(capsys):
+    url = BLOB + '?' + SAS
+
+    def then(m):
+        m.exit(url=BLOB, msg='sent to %s' % url, sig_alone='sig was %s' % SIG)
+    code, out, text = run_url({'blob_url': url}, capsys, then=then)
+    assert code == 0 and out['url'] == BLOB
+    assert out['msg'].startswith('sent to %s?' % BLOB) and out['sig_alone'] == 'sig was ********'
+    assert out['invocation']['module_args']['blob_url'].startswith(BLOB + '?')
+    for secret in signature_forms():
+        assert secret not in text
+
+
+def test_sas_is_masked_before_the_first_possible_failure(capsys):
+    """A failed library check (the first fail_json after AnsibleModule) already masks the SAS."""
+    code, out, text = run_url({'blob_url': BLOB + '?' + SAS}, capsys, then=lambda m: m.exit(),
+                              required_libs=[('azure-storage-blob', ImportError('nope %s' % SIG))])
+    assert code == 1 and 'azure-storage-blob' in out['msg']
+    assert out['invocation']['module_args']['blob_url'].startswith(BLOB + '?')
+    for secret in signature_forms():
+        assert secret not in text
+
+
+def test_sas_is_hidden_when_the_arguments_are_refused(capsys):
+    """AnsibleModule fails (returning the arguments) before secrets() can run: the URL is hidden whole."""
+    code, out, text = run_url({'blob_url': BLOB + '?' + SAS, 'unknown': 1}, capsys, then=lambda m: m.exit())
+    assert code == 1 and 'Unsupported parameters' in out['msg']
+    assert out['invocation']['module_args']['blob_url'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'
+    for secret in signature_forms():
+        assert secret not in text
+
+
+def test_a_secret_option_with_the_same_value_stays_masked(capsys):
+    code, out, _text = run_url({'blob_url': 'samevalue-123', 'account_key': 'samevalue-123'}, capsys,
+                               then=lambda m: m.exit(echo='samevalue-123'))
+    assert code == 0 and out['echo'] == 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER'

@@ -96,3 +96,47 @@ def test_explain_adds_a_hint_without_secrets():
     assert msg.startswith('Azure Storage refused the request (HTTP 403 AuthenticationFailed): Server failed')
     assert 'SAS token' in msg
     assert 'account_key' in client.explain(exc, 'key')
+
+
+# -- secrets inside options that are not secrets as a whole -------------------------------------------------
+SIG = 'S1gn4ture%2Babc%3D'  # the signature of SAS, URL-encoded as a SAS carries it
+
+
+def test_sas_in_a_url_gives_the_query_and_its_signature_only():
+    found = client.secret_values(dict(blob_url=ACCOUNT_URL + '/vhds/a.vhd?' + SAS))
+    assert found == {SAS, SIG, 'S1gn4ture+abc=', 'S1gn4ture%2Babc%3D'}
+    assert not any(ACCOUNT_URL in value or 'vhds' in value for value in found)
+
+
+def test_url_without_query_holds_no_secret():
+    assert client.secret_values(dict(blob_url=ACCOUNT_URL + '/vhds/a.vhd')) == set()
+    assert client.secret_values(dict(account_url=ACCOUNT_URL, container='vhds', blob='a.vhd')) == set()
+
+
+def test_account_url_sas_and_sas_token_are_secrets_too():
+    assert client.secret_values(dict(account_url=ACCOUNT_URL + '/?' + SAS)) >= {SAS, SIG, 'S1gn4ture+abc='}
+    assert client.secret_values(dict(sas_token='?' + SAS)) >= {SAS, SIG, 'S1gn4ture+abc='}
+
+
+def test_connection_string_key_and_sas_are_secrets_on_their_own():
+    conn = ('DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=%s;SharedAccessSignature=%s;'
+            'EndpointSuffix=core.windows.net' % (KEY, SAS))
+    found = client.secret_values(dict(connection_string=conn))
+    assert {KEY, SAS, SIG, 'S1gn4ture+abc='} <= found
+    assert not any('acct' in value or 'core.windows.net' in value for value in found)
+
+
+def test_account_key_in_its_url_encoded_form():
+    key = 'a+b/c=='
+    assert client.secret_values(dict(account_key=key)) == {key, 'a%2Bb%2Fc%3D%3D'}
+
+
+def test_sas_in_account_url_is_the_credential():
+    calls = []
+    c, _retry, auth = client.build_blob_client(
+        dict(account_url=ACCOUNT_URL + '?' + SAS, container='vhds', blob='a.vhd'),
+        token_credential=lambda: calls.append(1))
+    assert auth == 'sas' and calls == [] and 'sig=' in c.url
+    assert client.public_url(c.url) == ACCOUNT_URL + '/vhds/a.vhd'
+    with pytest.raises(client.ClientOptionsError, match='account_url carries a query string'):
+        build(account_url=ACCOUNT_URL + '?' + SAS, container='vhds', blob='a.vhd', account_key=KEY)

@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""vhd_upload: its documentation matches its argument spec (what validate-modules checks), and force/overwrite."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan
+from ansible_collections.vmimage.azure.plugins.modules import vhd_upload
+
+DOC = yaml.safe_load(vhd_upload.DOCUMENTATION)['options']
+
+
+@pytest.mark.parametrize('name', sorted(vhd_upload.ARGSPEC))
+def test_every_option_is_documented_as_specified(name):
+    spec, doc = vhd_upload.ARGSPEC[name], DOC[name]
+    assert doc.get('type', 'str') == spec.get('type', 'str')
+    assert doc.get('default') == spec.get('default')
+    assert sorted(doc.get('aliases', [])) == sorted(spec.get('aliases', []))
+    assert doc.get('choices') == spec.get('choices')
+    assert bool(doc.get('required')) == bool(spec.get('required'))
+
+
+def test_documented_options_exist():
+    assert set(DOC) == set(vhd_upload.ARGSPEC)
+
+
+def test_azure_rm_storageblob_spellings_and_new_options():
+    spec = vhd_upload.ARGSPEC
+    assert (spec['path']['aliases'], spec['container']['aliases'], spec['blob']['aliases']) == (
+        ['src'], ['container_name'], ['blob_name'])
+    assert spec['force'] == dict(type='bool', default=False)
+    assert spec['break_lease'] == dict(type='bool', default=False)
+    assert spec['merge_gap'] == dict(type='int', default=getattr(plan, 'MERGE_GAP', 65536)) == dict(type='int', default=65536)
+
+
+def test_urls_are_not_secrets_but_credentials_are():
+    spec = vhd_upload.ARGSPEC
+    assert spec['blob_url']['no_log'] is False and spec['account_url']['no_log'] is False
+    assert all(spec[name]['no_log'] is True for name in ('account_key', 'sas_token', 'connection_string'))
+
+
+@pytest.mark.parametrize('overwrite, force, expected', [
+    (None, False, 'different'),
+    (None, True, 'always'),
+    ('always', True, 'always'),
+    ('never', False, 'never'),
+    ('different', False, 'different'),
+])
+def test_overwrite_option(overwrite, force, expected):
+    assert vhd_upload.overwrite_option(overwrite, force) == expected
+
+
+@pytest.mark.parametrize('overwrite', ['never', 'different'])
+def test_force_with_another_overwrite_is_refused(overwrite):
+    with pytest.raises(ValueError, match='force=true means overwrite=always, so it cannot be combined with '
+                                         'overwrite=%s' % overwrite):
+        vhd_upload.overwrite_option(overwrite, True)
