@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
+import time
 
 import pytest
 
@@ -70,9 +72,14 @@ class Source:
         self.size = os.fstat(self.fd).st_size
         self.scanner = self.new_scanner()
 
-    def new_scanner(self):
-        """A scanner as ``upload_vhd`` makes one (a rerun of the module scans again)."""
-        return _plan.Scanner(self.fd, self.size, _extents.data_extents(self.fd))
+    def new_scanner(self, merge_gap=0, **kwargs):
+        """A scanner as ``upload_vhd`` makes one (a rerun of the module scans again); no merged gaps
+        unless asked, so that requests are the pieces."""
+        return _plan.Scanner(self.fd, self.size, merge_gap=merge_gap, path=str(self.path), **kwargs)
+
+    def reference(self):
+        """The pieces, from a separate scan that keeps them (what the assertions compare with)."""
+        return _plan.scan(self.fd, self.size, _extents.data_extents(self.fd))
 
     def read(self):
         with open(self.path, 'rb') as f:
@@ -132,11 +139,6 @@ def merged(ranges):
     return out
 
 
-def spans(ranges):
-    """``(offset, length)`` of each item of a prepared ``ranges`` (items may carry more, e.g. an MD5)."""
-    return [(item[0], item[1]) for item in ranges]
-
-
 def blob_pages(blob):
     """The blob's page ranges (Get Page Ranges) as merged ``(start, end)`` pairs."""
     return merged((s, e - s) for s, e in upload.present_ranges(blob))
@@ -184,13 +186,15 @@ def state(name, fingerprint, size):
 @pytest.mark.parametrize('concurrency', [1, 3, 8])
 def test_sends_every_nonzero_page_with_bounded_parallelism(engine_container, source, blob_name, concurrency):
     az = engine_container
-    plan = source.scanner.plan()  # scanned first: the non-streaming path
+    plan = source.reference()
+    scanned = source.scanner.plan()  # scanned first: the non-streaming path
+    assert (scanned.fingerprint, scanned.data_bytes, scanned.request_count) == (
+        plan.fingerprint, plan.data_bytes, len(plan.ranges))
     assert len(plan.ranges) >= 2 * 8  # enough requests to keep 8 busy
     with FaultProxy(az.port, delay=0.05) as proxy:
         up = uploader(az, blob_name, proxy.port, source, concurrency)
         prepared = up.prepare('different')
         assert (prepared['action'], prepared['remote'], prepared['stream']) == ('create', None, False)
-        assert spans(prepared['ranges']) == plan.ranges
         stats = up.run(prepared)
         lengths, max_in_flight, seen = list(proxy.content_lengths), proxy.max_in_flight, proxy.seen
     blob = check_blob(az, blob_name)
@@ -200,20 +204,21 @@ def test_sends_every_nonzero_page_with_bounded_parallelism(engine_container, sou
     assert max_in_flight == concurrency
     assert seen == len(lengths) == stats['requests'] == len(plan.ranges)
     assert sorted(lengths) == sorted(n for _o, n in plan.ranges)
-    assert sum(lengths) == stats['bytes_uploaded'] == plan.data_bytes
+    assert sum(lengths) == stats['bytes_uploaded'] == stats['bytes_sent'] == plan.data_bytes
     assert_put_page_shapes(lengths)
     assert lengths.count(_plan.MAX_PUT) == 2  # the dense 9 MiB: 4 + 4 + 1
     assert metadata(blob) == state('complete', plan.fingerprint, SIZE)
     assert stats['retries'] == 0
+    assert blob.get_blob_properties().lease.state == 'available'  # the lease was released
 
 
 def test_rejects_bad_ranges(source):
     """Checked before any request: no client needed."""
     up = upload.PageBlobUploader(None, source.fd, source.scanner)
     for bad in [(100, 512), (0, 1000), (0, 0), (0, _plan.MAX_PUT + 512)]:
-        with pytest.raises(upload.UploadError) as err:
-            up.run(dict(action='resume', ranges=[bad], stream=False, remote=None))
-        assert 'bad page range' in str(err.value) and err.value.stats['requests'] == 0
+        with pytest.raises(ValueError) as err:
+            up._send([bad + (bad[1], bytes(16))])
+        assert 'bad page range' in str(err.value) and up.stats(0)['requests'] == 0
     with pytest.raises(ValueError):
         upload.PageBlobUploader(None, source.fd, source.scanner, concurrency=0)
 
@@ -227,7 +232,8 @@ def test_rejects_bad_ranges(source):
 ], ids=['403', '400', '503-no-retries'])
 def test_failure_leaves_uploading_and_says_how_to_resume(engine_container, source, blob_name, fault, params):
     az = engine_container
-    plan = source.scanner.plan()
+    plan = source.reference()
+    source.scanner.plan()
     with FaultProxy(az.port, plan=['pass', 'pass', fault]) as proxy:
         up = uploader(az, blob_name, proxy.port, source, 2, **params)
         with pytest.raises(upload.UploadError) as err:
@@ -244,11 +250,18 @@ def test_failure_leaves_uploading_and_says_how_to_resume(engine_container, sourc
     assert _plan.subtract_ranges([(s, e - s) for s, e in pages], merged(plan.runs)) == []  # only source pages
     assert sum(e - s for s, e in pages) == err.value.stats['bytes_uploaded'] > 0
     assert err.value.stats['requests'] == forwarded
+    assert blob.get_blob_properties().lease.state == 'available'  # released: a rerun may resume at once
+
+
+def covered(present, piece):
+    off, length = piece
+    return any(s <= off and off + length <= e for s, e in present)
 
 
 def test_resume_sends_only_missing_pages(engine_container, source, blob_name):
     az = engine_container
-    plan = source.scanner.plan()
+    plan = source.reference()
+    source.scanner.plan()
     with FaultProxy(az.port, plan=['pass'] * 4 + [{'status': 403}]) as proxy:
         first = uploader(az, blob_name, proxy.port, source, 1)
         with pytest.raises(upload.UploadError) as err:
@@ -263,9 +276,9 @@ def test_resume_sends_only_missing_pages(engine_container, source, blob_name):
     with FaultProxy(az.port) as proxy:
         second = uploader(az, blob_name, proxy.port, source, 4, scanner=source.new_scanner())
         prepared = second.prepare('different')
-        missing = merged(_plan.subtract_ranges(plan.ranges, present))
-        assert prepared['action'] == 'resume' and merged(spans(prepared['ranges'])) == missing
-        to_send = spans(prepared['ranges'])
+        to_send = [piece for piece in plan.ranges if not covered(present, piece)]
+        assert prepared['action'] == 'resume'
+        assert second.summary(prepared)['bytes_to_upload'] == _plan.total(to_send)
         stats = second.run(prepared)
         lengths, seen = list(proxy.content_lengths), proxy.seen
     assert 0 < stats['bytes_uploaded'] < plan.data_bytes
@@ -286,11 +299,11 @@ def test_streaming_upload_records_the_fingerprint_when_the_scan_is_done(engine_c
     with FaultProxy(az.port, match=log) as proxy:
         up = uploader(az, blob_name, proxy.port, source, 3)
         prepared = up.prepare('different')
-        assert prepared == dict(action='create', remote=None, ranges=None, stream=True)
-        assert not source.scanner.done  # nothing read yet
+        assert prepared == dict(action='create', remote=None, stream=True)
+        assert not source.scanner.done and source.scanner.blocks_read == 0  # nothing read yet
         stats = up.run(prepared)
         lengths = list(proxy.content_lengths)
-    plan = source.scanner.plan()
+    plan = source.reference()
     blob = check_blob(az, blob_name)
     assert blob.download_blob().readall() == source.read()
     assert blob_pages(blob) == merged(plan.runs)
@@ -304,16 +317,50 @@ def test_streaming_upload_records_the_fingerprint_when_the_scan_is_done(engine_c
     assert up.summary(prepared)['bytes_to_upload'] == plan.data_bytes
 
 
+class Hold:
+    """Wraps a method of one BlobClient (e.g. ``upload_page``): the calls after the first ``after``
+    wait until ``until()`` is true (polled) or ``release()`` is called. ``reached`` is set once a
+    call waits. A controlled pause of one upload, for the tests."""
+
+    def __init__(self, client, name='upload_page', after=0, until=None, timeout=60):
+        self.original = getattr(client, name)
+        self.after, self.until, self.timeout = after, until, timeout
+        self.calls = 0
+        self.reached = threading.Event()
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        setattr(client, name, self)
+
+    def release(self):
+        self.released.set()
+
+    def __call__(self, *args, **kwargs):
+        with self._lock:
+            self.calls += 1
+            wait_now = self.calls > self.after
+        if wait_now:
+            self.reached.set()
+            deadline = time.monotonic() + self.timeout
+            while not self.released.wait(0.01) and time.monotonic() < deadline:
+                if self.until is not None and self.until():
+                    break
+        return self.original(*args, **kwargs)
+
+
 def test_streaming_failure_still_records_the_fingerprint(engine_container, source, blob_name):
+    """Once the scan is done, a failure leaves a resumable blob (the first Put Page waits for the
+    fingerprint to be on the blob, then is refused)."""
     az = engine_container
+    check = check_blob(az, blob_name)
     with FaultProxy(az.port, plan=[{'status': 403}]) as proxy:
         up = uploader(az, blob_name, proxy.port, source, 1)
+        Hold(up.client, until=lambda: check.exists() and metadata(check)['vmimage_fingerprint'])
         prepared = up.prepare('different')
         assert prepared['stream']
         with pytest.raises(upload.UploadError) as err:
             up.run(prepared)
     assert err.value.resumable and 'resume' in str(err.value), str(err.value)
-    plan = source.scanner.plan()
+    plan = source.reference()
     blob = check_blob(az, blob_name)
     assert metadata(blob) == state('uploading', plan.fingerprint, SIZE)
     # The next run resumes.
@@ -330,12 +377,14 @@ def test_streaming_failure_before_the_fingerprint_says_it_starts_over(engine_con
     log = WireLog(metadata_too=True)
     with FaultProxy(az.port, plan=[{'status': 403}] * 100, match=log) as proxy:
         up = uploader(az, blob_name, proxy.port, source, 1)
+        # The first Put Page goes once the fingerprint was tried (so that the scan was not stopped).
+        Hold(up.client, until=lambda: any(kind == 'metadata' for kind, _m in log.metadata_writes()))
         with pytest.raises(upload.UploadError) as err:
             up.run(up.prepare('different'))
         forwarded = proxy.forwarded
     assert not err.value.resumable and 'from the start' in str(err.value), str(err.value)
     assert forwarded == 0 and err.value.stats['bytes_uploaded'] == 0
-    plan = source.scanner.plan()
+    plan = source.reference()
     assert ('metadata', state('uploading', plan.fingerprint, SIZE)) in log.metadata_writes()  # tried, refused
     blob = check_blob(az, blob_name)
     assert metadata(blob) == state('uploading', '', SIZE) and blob_pages(blob) == []
@@ -354,12 +403,14 @@ def test_streaming_failure_before_the_fingerprint_says_it_starts_over(engine_con
 
 def test_every_put_page_carries_the_scanned_content_md5(engine_container, source, blob_name):
     az = engine_container
-    with FaultProxy(az.port, verify_md5=True) as proxy:
-        up = uploader(az, blob_name, proxy.port, source, 4)
-        stats = up.run(up.prepare('different'))
-        checked, mismatches = proxy.md5_checked, proxy.md5_mismatches
-    assert mismatches == 0 and checked == stats['requests'] > 0
-    assert check_blob(az, blob_name).download_blob().readall() == source.read()
+    for gap in (0, 64 * 1024):
+        name = '%s-%d' % (blob_name, gap)
+        with FaultProxy(az.port, verify_md5=True) as proxy:
+            up = uploader(az, name, proxy.port, source, 4, scanner=source.new_scanner(merge_gap=gap))
+            stats = up.run(up.prepare('different'))
+            checked, mismatches = proxy.md5_checked, proxy.md5_mismatches
+        assert mismatches == 0 and checked == stats['requests'] > 0
+        assert check_blob(az, name).download_blob().readall() == source.read()
 
 
 def test_source_changed_after_the_scan_is_refused_by_the_service(engine_container, tmp_path, blob_name):
@@ -370,7 +421,7 @@ def test_source_changed_after_the_scan_is_refused_by_the_service(engine_containe
             up = uploader(az, blob_name, proxy.port, src, 2)
             prepared = up.prepare('different', scan=True)  # scanned first: every piece has its digest
             assert prepared['action'] == 'create' and not prepared['stream']
-            offset = src.scanner.plan().runs[0][0]
+            offset = src.reference().runs[0][0]
             with open(src.path, 'r+b') as f:
                 f.seek(offset)
                 page = f.read(512)

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """vmimage.azure.vhd_upload under faults: transient errors injected by a proxy in front of Azurite
 (503, 500, 429 + Retry-After, connection resets, lost responses), permanent failures, and a module
-process killed with SIGKILL part-way; reruns resume and the blob equals the source byte for byte.
+process killed with SIGKILL part-way (its lease on the blob outlives it: a rerun fails at once until
+it expires or break_lease is set); reruns resume and the blob equals the source byte for byte.
 """
 
 from __future__ import annotations
@@ -128,10 +129,16 @@ def test_resume_after_sigkill(azurite_http, fixed_vhd, upload_playbook, upload_p
     written = _kill_part_way(upload_playbook_command, azurite_http, src, name, tmp_path)
     props = blob(azurite_http, name).get_blob_properties()
     assert props.metadata['vmimage_state'] == 'uploading' and props.size == size + 512
+    # The killed run's lease (60 s, no longer renewed) still holds the blob.
+    assert (props.lease.state, props.lease.duration) == ('leased', 'fixed')
     if change_source:
         src = fixed_vhd('big2.vhd', size, chunks(4, 5, 50 * MIB))
-    results, _output = upload_playbook([{MODULE: args(azurite_http, src, name)}])
-    r = results[0]
+    results, _output = upload_playbook([{MODULE: args(azurite_http, src, name)},
+                                        {MODULE: args(azurite_http, src, name, break_lease=True)}])
+    refused, r = results
+    assert refused.get('failed') and 'another upload holds a lease on this blob' in refused['msg'], refused
+    assert 'set break_lease: true if no upload is running' in refused['msg'], refused
+    assert 'bytes_uploaded' not in refused or refused['bytes_uploaded'] == 0, refused
     assert not r.get('failed') and r['changed'], r
     if change_source:
         assert r['action'] == 'replace' and not r['resumed'] and r['bytes_uploaded'] == r['data_bytes'], r
@@ -140,4 +147,5 @@ def test_resume_after_sigkill(azurite_http, fixed_vhd, upload_playbook, upload_p
         assert r['bytes_uploaded'] < r['data_bytes'], r
         assert r['bytes_uploaded'] <= r['data_bytes'] - written * MIB + 512, (r, written)
     assert blob(azurite_http, name).download_blob().readall() == src.read_bytes()
-    assert json.dumps(r).count(azurite_http.account_key) == 0
+    assert blob(azurite_http, name).get_blob_properties().lease.state == 'available'
+    assert json.dumps(results).count(azurite_http.account_key) == 0

@@ -208,22 +208,304 @@ def test_fingerprint_definition(tmp_path):
 
 def test_plan_digests_are_md5_of_the_file_bytes(image):
     data = image.read_bytes()
-    for extents in (sparse_extents(str(image)), None, [(o, 4096) for o in range(0, 32 * MIB, 4096)]):
-        p = scan_path(str(image), extents=extents, workers=3)
+    for given in (sparse_extents(str(image)), None, [(o, 4096) for o in range(0, 32 * MIB, 4096)]):
+        p = scan_path(str(image), extents=given, workers=3)
         assert [(o, n) for o, n, _d in p.pieces] == p.ranges == naive_pieces(data)
         assert all(d == hashlib.md5(data[o:o + n]).digest() for o, n, d in p.pieces)
         assert p.digests() == dict(((o, n), hashlib.md5(data[o:o + n]).digest()) for o, n in p.ranges)
 
 
-def test_streamed_blocks_carry_the_plan_pieces(image):
-    fd = os.open(str(image), os.O_RDONLY)
+def drain(scanner):
+    """Every request the scanner hands to the senders: its queue, then its second pass."""
+    out = list(iter(scanner.queue.take, None))
+    return out + list(scanner.tail())
+
+
+def open_scanner(source, **kwargs):
+    fd = os.open(str(source), os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    return fd, plan.Scanner(fd, size, **kwargs)
+
+
+def test_queued_requests_are_the_plan_pieces(image):
+    """merge_gap=0: one request per piece, with the piece's MD5 (no second hash)."""
+    ref = scan_path(str(image), extents=sparse_extents(str(image)))
+    fd, scanner = open_scanner(image, workers=2, merge_gap=0)
     try:
-        scanner = plan.Scanner(fd, 32 * MIB, sparse_extents(str(image)), workers=2)
-        blocks = list(scanner.blocks())
+        p = scanner.plan()
+        requests = drain(scanner)
     finally:
         os.close(fd)
-    assert all(o // plan.BLOCK == k for k, pieces in blocks for o, _n, _d in pieces)
-    assert scanner.done and [piece for _k, pieces in blocks for piece in pieces] == scanner.plan().pieces
+    assert scanner.done and scanner.overflow is None
+    assert requests == [(o, n, n, d) for o, n, d in ref.pieces]
+    assert (p.fingerprint, p.data_bytes, p.piece_count, p.request_count) == (
+        ref.fingerprint, ref.data_bytes, len(ref.pieces), len(ref.pieces))
+    assert p.pieces is None and p.ranges is None  # the engine's scanner keeps no piece list
+    with pytest.raises(ValueError):
+        p.digests()
+
+
+def test_lazy_extents_are_the_file_systems(image, tmp_path):
+    """extents=None: SEEK_DATA/SEEK_HOLE window by window; the same plan as the listed extents."""
+    fd = os.open(str(image), os.O_RDONLY)
+    try:
+        listed = plan.Scanner(fd, 32 * MIB, sparse_extents(str(image)), merge_gap=0).plan()
+        windows = list(plan.iter_data_extents(fd, 32 * MIB, window=3 * MIB))
+        lazy = plan.Scanner(fd, 32 * MIB, merge_gap=0).plan()
+    finally:
+        os.close(fd)
+    assert all(o // (3 * MIB) == (o + n - 1) // (3 * MIB) for o, n in windows)  # asked window by window
+    assert (lazy.fingerprint, lazy.allocated_bytes) == (listed.fingerprint, listed.allocated_bytes)
+    assert plan.align_extents(windows, 32 * MIB) == plan.align_extents(sparse_extents(str(image)), 32 * MIB)
+
+
+# --- merged requests (merge_gap) -----------------------------------------------------------------------
+
+def fragmented(path, size=16 * MIB, seed=11):
+    """Runs of 1-8 pages separated by zero gaps of 1-300 pages, some across 4 MiB lines, some
+    written zeros inside data."""
+    rng = random.Random(seed)
+    chunks, pos = {}, 0
+    while pos < size - 8 * PAGE:
+        n = rng.randrange(1, 9) * PAGE
+        chunks[pos] = rng.randbytes(n)
+        pos += n + rng.randrange(1, 300) * PAGE
+    chunks[4 * MIB - PAGE] = rng.randbytes(2 * PAGE)  # a run across the line
+    chunks[8 * MIB] = rng.randbytes(PAGE) + bytes(4 * PAGE) + rng.randbytes(PAGE)  # written zeros inside
+    return write_image(path, size, chunks)
+
+
+@pytest.mark.parametrize('gap', [0, PAGE, 4096, 64 * 1024, MIB, 4 * MIB])
+def test_merged_requests(tmp_path, gap):
+    path = fragmented(tmp_path / 'frag')
+    data = path.read_bytes()
+    ref = scan_path(str(path), extents=sparse_extents(str(path)), merge_gap=0)
+    fd, scanner = open_scanner(path, merge_gap=gap)
+    try:
+        p = scanner.plan()
+        requests = drain(scanner)
+    finally:
+        os.close(fd)
+    assert p.fingerprint == ref.fingerprint  # independent of how pieces are grouped
+    assert all(0 < n <= plan.MAX_PUT and o % PAGE == 0 and n % PAGE == 0 for o, n, _d, _m in requests)
+    assert all(o // plan.MAX_PUT == (o + n - 1) // plan.MAX_PUT for o, n, _d, _m in requests)  # no line crossed
+    assert all(m == hashlib.md5(data[o:o + n]).digest() for o, n, _d, m in requests)  # zeros of the gap included
+    expected = [list(group) for group in plan.merge_pieces(ref.ranges, gap)]
+    assert [(o, n) for o, n, _d, _m in requests] == [
+        (g[0][0], g[-1][0] + g[-1][1] - g[0][0]) for g in expected]
+    assert [d for _o, _n, d, _m in requests] == [sum(n for _o, n in g) for g in expected]
+    # every data page is in exactly one request; what else a request holds is zeros
+    covered = bytearray(len(data))
+    for o, n, _d, _m in requests:
+        assert not any(covered[o:o + n])
+        covered[o:o + n] = b'\1' * n
+    assert all(covered[o:o + n] == b'\1' * n for o, n in ref.ranges)
+    assert (p.request_count, p.request_bytes, p.data_bytes) == (
+        len(requests), sum(n for _o, n, _d, _m in requests), ref.data_bytes)
+    if gap == 0:
+        assert p.request_count == len(ref.ranges)
+    else:
+        assert all(b[0] - (a[0] + a[1]) > gap or a[0] // plan.MAX_PUT != b[0] // plan.MAX_PUT
+                   for a, b in zip(requests, requests[1:]))  # merged as far as allowed
+
+
+def test_more_gap_fewer_requests(tmp_path):
+    path = fragmented(tmp_path / 'frag')
+    counts = []
+    for gap in (0, 4096, 64 * 1024, 4 * MIB):
+        fd, scanner = open_scanner(path, merge_gap=gap)
+        try:
+            counts.append(scanner.plan().request_count)
+        finally:
+            os.close(fd)
+    assert counts == sorted(counts, reverse=True) and counts[0] > 5 * counts[-1]
+    assert counts[-1] == 4  # one request per 4 MiB block (all 4 have data)
+
+
+def test_merge_gap_bounds(image):
+    fd = os.open(str(image), os.O_RDONLY)
+    try:
+        for bad in (-1, plan.MAX_PUT + PAGE):
+            with pytest.raises(ValueError):
+                plan.Scanner(fd, 32 * MIB, merge_gap=bad)
+    finally:
+        os.close(fd)
+
+
+# --- bounded memory: the queue, the second pass, stopping --------------------------------------------
+
+@pytest.mark.parametrize('limit', [1, 7, 100])
+def test_a_full_queue_hands_over_to_a_second_pass(tmp_path, limit):
+    path = fragmented(tmp_path / 'frag')
+    ref = scan_path(str(path), extents=sparse_extents(str(path)), merge_gap=0)
+    fd, scanner = open_scanner(path, merge_gap=0, limit=limit)
+    try:
+        p = scanner.plan()
+        assert scanner.overflow is not None and scanner.queue.high <= limit
+        requests = drain(scanner)
+    finally:
+        os.close(fd)
+    assert [(o, n) for o, n, _d, _m in requests] == ref.ranges
+    assert p.fingerprint == ref.fingerprint and p.request_count == len(ref.ranges)
+
+
+def test_the_second_pass_refuses_a_changed_source(tmp_path):
+    path = fragmented(tmp_path / 'frag')
+    fd, scanner = open_scanner(path, merge_gap=0, limit=3)
+    try:
+        scanner.plan()
+        queued = list(iter(scanner.queue.take, None))
+        with open(path, 'r+b') as f:  # after the first pass, in a block it did not queue
+            f.seek(12 * MIB)
+            f.write(b'\xff' * PAGE)
+        with pytest.raises(plan.Changed) as err:
+            list(scanner.tail())
+    finally:
+        os.close(fd)
+    assert len(queued) <= 3 and 'differs from what the scan read' in str(err.value)
+
+
+def test_queue_take_waits_for_the_scan_and_never_holds_more_than_its_limit(tmp_path):
+    """Scan in a thread, a slow consumer: the queue never holds more than its limit, and the
+    consumer gets everything, in order."""
+    import threading
+    import time
+    path = fragmented(tmp_path / 'frag', size=64 * MIB)
+    ref = scan_path(str(path), extents=sparse_extents(str(path)), merge_gap=0)
+    fd, scanner = open_scanner(path, merge_gap=0, limit=300)
+    try:
+        thread = threading.Thread(target=scanner.plan)
+        thread.start()
+        got = []
+        for item in iter(scanner.queue.take, None):
+            got.append(item)
+            if len(got) % 50 == 0:
+                time.sleep(0.001)
+        got += list(scanner.tail())
+        thread.join()
+    finally:
+        os.close(fd)
+    assert scanner.queue.high <= 300
+    assert [(o, n) for o, n, _d, _m in got] == ref.ranges
+
+
+def test_stop_ends_the_scan_at_once(tmp_path, monkeypatch):
+    """A stopped scan raises Stopped within a few blocks, however big the disk."""
+    import threading
+    import time
+    path = write_image(tmp_path / 'big', 2048 * MIB, dict((k * 4 * MIB, b'\1' * PAGE) for k in range(512)))
+    reads = []
+    real_read = plan._read
+
+    def slow_read(fd, length, offset):
+        reads.append(offset)
+        time.sleep(0.005)
+        return real_read(fd, length, offset)
+    monkeypatch.setattr(plan, '_read', slow_read)
+    fd, scanner = open_scanner(path, merge_gap=0, workers=2)
+    try:
+        errors = []
+
+        def run():
+            try:
+                scanner.plan()
+            except plan.Stopped as exc:
+                errors.append(exc)
+        thread = threading.Thread(target=run)
+        thread.start()
+        while len(reads) < 10:
+            time.sleep(0.001)
+        started = time.monotonic()
+        scanner.stop()
+        thread.join(5)
+        elapsed = time.monotonic() - started
+    finally:
+        os.close(fd)
+    assert not thread.is_alive() and errors and not scanner.done
+    assert elapsed < 1.0 and len(reads) < 40, (elapsed, len(reads))
+    assert scanner.queue.take() is None  # the senders stop too
+    with pytest.raises(plan.Stopped):
+        scanner.plan()
+
+
+def test_a_scan_keeps_no_piece_list(tmp_path):
+    """The scanner used to keep every piece (about 300 bytes each with the plan's ranges and runs:
+    1 M pieces, 300 MB). Now what stays after the scan is the queue's 32-byte records, at most its
+    limit of them, or nothing (``limit=None``) but the last block's results (a thread pool keeps
+    them); while it runs, a few blocks (at most 3 * workers)."""
+    import tracemalloc
+    pieces = 20000
+    path = write_image(tmp_path / 'many', pieces * 2 * PAGE, dict((i * 2 * PAGE, b'\7' * PAGE) for i in range(pieces)))
+    kept = {}
+    for limit in (None, 1000):
+        fd, scanner = open_scanner(path, merge_gap=0, limit=limit, workers=1)
+        try:
+            tracemalloc.start()
+            p = scanner.plan()
+            kept[limit], peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        finally:
+            os.close(fd)
+        assert p.piece_count == pieces and peak < 16 * MIB
+    block = 1536 * 1024  # the last block's pieces and requests: up to 4096 of each
+    assert kept[None] < block and kept[1000] < block + 1000 * 32, kept
+
+
+def test_request_queue_records():
+    q = plan.RequestQueue(limit=5)
+    assert q.put([(0, PAGE, PAGE, b'a' * 16), (4 * MIB, 4 * MIB, 3 * PAGE, b'b' * 16)])
+    assert not q.put([(9 * MIB, PAGE, PAGE, b'c' * 16)] * 4)  # would exceed the limit: refused whole
+    assert len(q) == 2 and q.high == 2
+    assert q.take() == (0, PAGE, PAGE, b'a' * 16)
+    q.close()
+    assert q.take() == (4 * MIB, 4 * MIB, 3 * PAGE, b'b' * 16) and q.take() is None
+    failed = plan.RequestQueue(limit=5)
+    failed.close(plan.Changed('boom'))
+    with pytest.raises(plan.Changed):
+        failed.take()
+    big = plan.RequestQueue(limit=10 ** 6)
+    for i in range(20000):
+        big.put([(i * PAGE, PAGE, PAGE, i.to_bytes(16, 'big'))])
+    big.close()
+    assert [int.from_bytes(m, 'big') for _o, _n, _d, m in iter(big.take, None)] == list(range(20000))
+
+
+def test_ranges_covers():
+    r = plan.Ranges([(0, 512), (512, 1024), (4096, 8192), (2048, 3072)])  # unsorted, adjacent merged
+    assert list(r) == [(0, 1024), (2048, 3072), (4096, 8192)]
+    assert r.covers(0, 1024) and r.covers(4096, 4608) and r.covers(2048, 3072)
+    assert not r.covers(512, 2048) and not r.covers(3584, 4608) and not r.covers(8192, 8704)
+    assert not plan.Ranges().covers(0, 512)
+
+
+def test_changed_notices_writes_times_and_replacement(tmp_path):
+    import time
+    path = write_image(tmp_path / 'src', 4 * MIB, {0: b'x' * PAGE})
+    fd, scanner = open_scanner(path, path=str(path))
+    try:
+        scanner.plan()
+        assert scanner.changed() is None
+        time.sleep(0.02)
+        with open(path, 'r+b') as f:  # a page that was zero at scan time
+            f.seek(2 * MIB)
+            f.write(b'y' * PAGE)
+        assert 'modification time' in scanner.changed()
+    finally:
+        os.close(fd)
+    fd, scanner = open_scanner(path, path=str(path))
+    try:
+        os.replace(str(write_image(tmp_path / 'new', 4 * MIB, {0: b'x' * PAGE})), str(path))
+        assert scanner.changed()  # the old file lost its name: its change time moved
+    finally:
+        os.close(fd)
+    other = write_image(tmp_path / 'other', 4 * MIB, {0: b'x' * PAGE})
+    fd, scanner = open_scanner(path, path=str(other))  # the path names another file than the one read
+    try:
+        assert scanner.changed() == 'the path names another file now'
+        os.unlink(str(other))
+        assert scanner.changed() == 'the path no longer exists'
+    finally:
+        os.close(fd)
 
 
 @pytest.mark.parametrize('workers', [1, 2, 5])
@@ -243,5 +525,7 @@ def test_scan_rejects_unaligned_sizes(tmp_path):
     path = write_image(tmp_path / 'odd', 1000, {0: b'x'})
     with pytest.raises(ValueError):
         scan_path(str(path))
-    with pytest.raises(ValueError):
-        scan_path(str(write_image(tmp_path / 'even', 1024, {0: b'x'})), block=2 * plan.MAX_PUT)
+    even = str(write_image(tmp_path / 'even', 1024, {0: b'x'}))
+    for block in (2 * plan.MAX_PUT, 3 * PAGE):
+        with pytest.raises(ValueError):
+            scan_path(even, block=block)

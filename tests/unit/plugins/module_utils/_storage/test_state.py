@@ -75,9 +75,53 @@ def test_bad_overwrite():
     (remote(), 'always', 'replace'),
     (remote(st=None), 'different', 'replace'),
     (remote(size=SIZE * 2), 'different', 'replace'),
-    (remote('uploading', fp=''), 'never', 'replace'),
+    (remote('uploading', fp=''), 'different', 'replace'),
     (remote(), 'different', None),
     (remote('uploading'), 'never', None),
 ])
 def test_decide_before_the_fingerprint_is_known(existing, overwrite, action):
     assert state.decide(existing, None, SIZE, overwrite) == action
+
+
+@pytest.mark.parametrize('fingerprint', [FP, None])
+def test_never_does_not_replace_an_upload_in_progress(fingerprint):
+    """An upload still scanning (or interrupted before it recorded its fingerprint) has state
+    uploading and an empty fingerprint: overwrite=never leaves it alone, leased or not."""
+    for lease in (None, 'available', 'leased'):
+        existing = state.remote_state('PageBlob', SIZE, state.metadata('uploading', '', SIZE), lease=lease)
+        with pytest.raises(state.UploadConflict) as err:
+            state.decide(existing, fingerprint, SIZE, 'never')
+        assert 'upload in progress' in str(err.value) and 'overwrite=never never replaces it' in str(err.value)
+    with pytest.raises(state.UploadConflict):
+        state.decide(remote('uploading', fp=OTHER), fingerprint or FP, SIZE, 'never')
+    assert state.decide(remote('uploading'), FP, SIZE, 'never') == 'resume'  # the same source: finished, not replaced
+
+
+def test_remote_state_carries_the_lease():
+    r = state.remote_state('PageBlob', SIZE, {}, lease='leased', lease_duration='fixed', etag='"0x1"')
+    assert (r['lease'], r['lease_duration'], r['etag']) == ('leased', 'fixed', '"0x1"')
+    assert state.leased(r) and state.leased(dict(r, lease='breaking'))
+    assert not any(state.leased(dict(r, lease=s)) for s in ('available', 'expired', 'broken', None))
+    assert not state.leased(None)
+
+
+def test_may_be_unchanged_only_for_a_complete_upload_of_the_same_size():
+    assert state.may_be_unchanged(remote(), SIZE)
+    assert not state.may_be_unchanged(remote('uploading'), SIZE)
+    assert not state.may_be_unchanged(remote(size=SIZE * 2), SIZE)
+    assert not state.may_be_unchanged(remote(st=None), SIZE)
+    assert not state.may_be_unchanged(remote(blob_type='BlockBlob'), SIZE)
+    assert not state.may_be_unchanged(None, SIZE)
+
+
+@pytest.mark.parametrize('duration, words', [
+    ('fixed', 'expires by itself 60 seconds after its upload stops renewing it'),
+    ('infinite', 'never expires by itself'),
+    (None, 'lease state leased'),
+])
+def test_lease_message(duration, words):
+    r = state.remote_state('PageBlob', SIZE, state.metadata('uploading', FP, SIZE), lease='leased',
+                           lease_duration=duration)
+    msg = state.lease_message(r)
+    assert 'another upload holds a lease on this blob (' in msg and words in msg and 'blob state uploading' in msg
+    assert msg.endswith('; wait for it to finish, or set break_lease: true if no upload is running.')
