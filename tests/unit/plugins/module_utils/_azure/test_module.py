@@ -89,7 +89,7 @@ def test_azure_identity_is_not_needed_until_a_credential_is(tmp_path):
                     raise ModuleNotFoundError(name)
 
         sys.meta_path.insert(0, Block())
-        from ansible.module_utils.testing import patch_module_args
+        from ansible_collections.vmimage.azure.tests.support.module_args import patch_module_args
         from ansible_collections.vmimage.azure.plugins.module_utils._azure.module import AzureModule
         with patch_module_args({'name': 'x', 'client_id': 'a', 'secret': 's', 'tenant': 't'}):
             try:
