@@ -257,10 +257,16 @@ bytes_to_upload:
   type: int
   sample: 1610612736
 bytes_uploaded:
-  description: Bytes sent by this run (0 in check mode).
+  description: Data bytes (non-zero pages) sent by this run (0 in check mode).
   returned: success
   type: int
   sample: 1610612736
+bytes_sent:
+  description:
+    - Bytes of the Put Page requests of this run, the zeros of merged gaps (O(merge_gap)) included (0 in check mode).
+  returned: success
+  type: int
+  sample: 1652555776
 bytes_skipped:
   description: Bytes of the blob this run did not send (holes, zero pages and pages already uploaded); in check mode, would not send.
   returned: success
