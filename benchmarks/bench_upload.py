@@ -63,40 +63,16 @@ from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import upload as _upload  # noqa: E402
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.extents import data_extents  # noqa: E402
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.footer import new_fixed_footer  # noqa: E402
-from ansible_collections.vmimage.azure.tests.support.azurite import API_VERSION, Azurite, free_port, wait_port  # noqa: E402
+from ansible_collections.vmimage.azure.tests.support.azurite import API_VERSION, Azurite  # noqa: E402
 
 CONTAINER = 'bench'
 MODES = {'memory': 'in memory', 'disk': 'on disk'}
 
 
-class DiskAzurite(Azurite):
-    """Azurite keeping its blobs in files under ``workdir/data`` (``Azurite`` keeps them in memory)."""
-
-    def start(self):
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        cmd = [self.binary, '--blobHost', '127.0.0.1', '--blobPort', str(self.port),
-               '--location', str(self.workdir / 'data'), '--silent', '--disableProductStyleUrl',
-               '--disableTelemetry'] + self.extra_args
-        if not self.binary.endswith('-blob'):
-            cmd += ['--queueHost', '127.0.0.1', '--queuePort', str(free_port()),
-                    '--tableHost', '127.0.0.1', '--tablePort', str(free_port())]
-        env = dict(os.environ, AZURITE_ACCOUNTS='%s:%s' % (self.account_name, self.account_key))
-        self.log = open(self.workdir / 'azurite.log', 'wb')
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=str(self.workdir), start_new_session=True)
-        try:
-            wait_port(self.port, proc=self.proc)
-        except Exception:
-            self.stop()
-            raise
-        return self
-
-
 def azurite_for(mode, workdir):
     # --skipApiVersionCheck only lets the az CLI (its own API version) in.
-    cls = DiskAzurite if mode == 'disk' else Azurite
-    return cls(workdir, extra_args=['--skipApiVersionCheck'])
+    location = Path(workdir) / 'data' if mode == 'disk' else None
+    return Azurite(workdir, extra_args=['--skipApiVersionCheck'], location=location)
 
 
 def make_sparse(path, size, data_bytes, seed=1):

@@ -67,8 +67,10 @@ def wait_port(port, timeout=60.0, proc=None):
 
 class Azurite:
     def __init__(self, workdir, cert=None, key=None, oauth=None, binary=None, account_name='vmimagetest',
-                 extra_args=()):
+                 extra_args=(), location=None):
         self.workdir = Path(workdir)
+        # None: blobs in memory; else the directory Azurite keeps them in (disk-backed).
+        self.location = location
         self.extra_args = list(extra_args)
         self.cert, self.key, self.oauth = cert, key, oauth
         self.binary = binary or find_azurite()
@@ -102,8 +104,8 @@ class Azurite:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         cmd = [self.binary, '--blobHost', '127.0.0.1', '--blobPort', str(self.port),
-               '--inMemoryPersistence', '--silent',
-               '--disableProductStyleUrl', '--disableTelemetry']
+               '--silent', '--disableProductStyleUrl', '--disableTelemetry']
+        cmd += ['--location', str(self.location)] if self.location else ['--inMemoryPersistence']
         if not self.binary.endswith('-blob'):
             cmd += ['--queueHost', '127.0.0.1', '--queuePort', str(free_port()),
                     '--tableHost', '127.0.0.1', '--tablePort', str(free_port())]
