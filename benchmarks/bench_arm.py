@@ -30,19 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _bootstrap import import_collection
 
-
-def _import_collection():
-    layout = ROOT / '.build' / 'collections'
-    if not (layout / 'ansible_collections' / 'vmimage' / 'azure').exists():
-        (layout / 'ansible_collections' / 'vmimage').mkdir(parents=True, exist_ok=True)
-        os.symlink('../../../..', layout / 'ansible_collections' / 'vmimage' / 'azure')
-    sys.path.insert(0, str(layout))
-    return layout
-
-
-LAYOUT = _import_collection()
+LAYOUT = import_collection()
 from ansible_collections.vmimage.azure.tests.support.arm_fake import ArmFake  # noqa: E402
 from ansible_collections.vmimage.azure.tests.support.tls import make_tls  # noqa: E402
 

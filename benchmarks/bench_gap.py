@@ -32,20 +32,13 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from _bootstrap import import_collection
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 
 
-def _import_collection():
-    layout = ROOT / '.build' / 'collections'
-    if not (layout / 'ansible_collections' / 'vmimage' / 'azure').exists():
-        (layout / 'ansible_collections' / 'vmimage').mkdir(parents=True, exist_ok=True)
-        os.symlink('../../../..', layout / 'ansible_collections' / 'vmimage' / 'azure')
-    sys.path.insert(0, str(layout))
-
-
-_import_collection()
+import_collection()
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import client as _client  # noqa: E402
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan  # noqa: E402
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import upload as _upload  # noqa: E402

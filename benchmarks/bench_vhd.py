@@ -30,8 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / '.build' / 'collections'))
+from _bootstrap import import_collection
+
+import_collection()
 
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd import convert  # noqa: E402  pylint: disable=wrong-import-position
 
