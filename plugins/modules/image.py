@@ -18,6 +18,11 @@ description:
     must be generalized (C(OSState/generalized) in its instance view, see M(vmimage.azure.vm_generalize)); a given
     O(hyper_v_generation) or O(os_type) must agree with the source's. When O(hyper_v_generation) is omitted the
     source's generation is sent explicitly (Azure would otherwise default a disk-based image to V(V1)).
+  - A source (VM, disk or snapshot, data disks included) whose security type is Trusted Launch or a confidential VM is
+    refused before anything is written, because a managed image cannot carry it; publish such a source to an Azure
+    Compute Gallery with M(vmimage.azure.gallery_image) and M(vmimage.azure.gallery_image_version) instead. An OS disk
+    source over Azure's 4,095 GiB OS disk limit is refused too. A VHD blob source is not read, so neither its
+    generation nor its size is checked up front.
   - Idempotent on the image itself (source, OS type and state, generation, data disks and their LUNs, zone
     resilience, encryption sets, tags), not on its tags alone. Only tags can change in place; any other difference
     fails naming the field unless O(replace=true), which deletes and re-creates the image. Check mode and an

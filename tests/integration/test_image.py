@@ -112,3 +112,64 @@ def test_a_rerun_after_the_captured_vm_is_deleted_changes_nothing(arm, arm_playb
     arm.clear_requests()
     r1, r2 = arm_playbook([image(source='vm1'), image(source='vm1', tags={'a': '1'})])[0]
     assert not r1['changed'] and r2['changed'] and r2['action'] == 'update', (r1, r2)
+
+
+def test_generation_mismatch_names_both_values_and_where_each_came_from(arm, arm_playbook):
+    arm.add_disk('rg', 'gen1', os_type='Linux', hyper_v_generation='V1')
+    (r0,) = arm_playbook([image(source=dict(type='disks', name='gen1'), hyper_v_generation='V2')])[0]
+    assert r0['failed'], r0
+    assert "V1 from the source disk 'gen1'" in r0['msg'] and 'V2 from the hyper_v_generation option' in r0['msg'], r0
+    assert 'omit hyper_v_generation' in r0['msg']
+    assert arm.writes() == []
+
+
+def test_the_same_generation_in_another_case_is_no_conflict(arm, arm_playbook):
+    arm.add_disk('rg', 'gen2', os_type='Linux', hyper_v_generation='v2')
+    (r0,) = arm_playbook([image(source=dict(type='disks', name='gen2'), hyper_v_generation='V2')])[0]
+    assert r0['changed'] and r0['image']['hyper_v_generation'].upper() == 'V2', r0
+
+
+def test_trusted_launch_and_confidential_sources_are_refused_before_any_write(arm, arm_playbook):
+    generalized_vm(arm, 'tl', security_type='TrustedLaunch', data_disks=())
+    generalized_vm(arm, 'cvm', security_type='ConfidentialVM', data_disks=())
+    arm.add_disk('rg', 'tldisk', os_type='Linux', hyper_v_generation='V2', security_type='TrustedLaunch')
+    arm.add_disk('rg', 'cvmdisk', os_type='Linux', hyper_v_generation='V2',
+                 security_type='ConfidentialVM_DiskEncryptedWithPlatformKey')
+    arm.add_disk('rg', 'plain', os_type='Linux', hyper_v_generation='V2')
+    tasks = [image(source='tl'), image(source='cvm'), image(source=dict(type='disks', name='tldisk')),
+             image(source=dict(type='disks', name='cvmdisk')),
+             image(source=dict(type='disks', name='plain'), data_disk_sources=['tldisk'])]
+    arm.clear_requests()
+    results = arm_playbook(tasks)[0]
+    assert all(r['failed'] for r in results), results
+    vm_tl, vm_cvm, disk_tl, disk_cvm, data_tl = (r['msg'] for r in results)
+    for msg, what, value in ((vm_tl, "VM 'tl'", 'TrustedLaunch'), (vm_cvm, "VM 'cvm'", 'ConfidentialVM'),
+                             (disk_tl, "disk 'tldisk'", 'TrustedLaunch'),
+                             (disk_cvm, "disk 'cvmdisk'", 'ConfidentialVM_DiskEncryptedWithPlatformKey'),
+                             (data_tl, "data_disk_sources[0] (disk 'tldisk')", 'TrustedLaunch')):
+        assert what in msg and value in msg, msg
+        assert 'managed image cannot carry' in msg and 'gallery_image_version' in msg, msg
+    assert arm.writes() == []
+    assert methods(arm) == ['GET']
+
+
+def test_a_trusted_launch_snapshot_is_refused(arm, arm_playbook):
+    arm.add_disk('rg', 'tldisk', os_type='Linux', hyper_v_generation='V2', security_type='TrustedLaunch')
+    snap = arm.add_snapshot('rg', 'tlsnap', source='tldisk')
+    assert snap['properties']['securityProfile'] == {'securityType': 'TrustedLaunch'}  # copied from the disk
+    (r0,) = arm_playbook([image(source=dict(type='snapshots', name='tlsnap'))])[0]
+    assert r0['failed'] and "snapshot 'tlsnap'" in r0['msg'] and 'TrustedLaunch' in r0['msg'], r0
+    assert arm.writes() == []
+
+
+def test_a_standard_security_type_is_no_obstacle(arm, arm_playbook):
+    generalized_vm(arm, 'std', security_type='Standard', data_disks=())
+    (r0,) = arm_playbook([image(source='std')])[0]
+    assert r0['changed'] and r0['image']['source_type'] == 'virtual_machine', r0
+
+
+def test_an_os_disk_over_the_limit_is_refused_before_any_write(arm, arm_playbook):
+    arm.add_disk('rg', 'huge', os_type='Linux', hyper_v_generation='V2', size_gb=8192, sku='Premium_LRS')
+    (r0,) = arm_playbook([image(source=dict(type='disks', name='huge'))])[0]
+    assert r0['failed'] and "disk 'huge'" in r0['msg'] and '8 TiB' in r0['msg'] and '4095 GiB' in r0['msg'], r0
+    assert arm.writes() == []

@@ -9,17 +9,22 @@
 
 A source is a VM (captured with its OS and data disks; it must be generalized), or a managed
 disk, snapshot or VHD blob URL for the OS disk, plus ``data_disk_sources``. Every source is read
-(and checked: exists, same region, generation, generalized) before anything is written.
+and checked before anything is written: it exists, is in the image's region, is generalized, its
+Hyper-V generation agrees with hyper_v_generation, it is not Trusted Launch or confidential (which a
+managed image cannot carry: the shared preflight says to publish to a gallery), and an OS disk is
+within Azure's size limit.
 """
 
 from __future__ import annotations
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import ids
+from ansible_collections.vmimage.azure.plugins.module_utils._compute import preflight
 from ansible_collections.vmimage.azure.plugins.module_utils._compute.common import (
     ComputeError, apply_plan, compare, get_or_none, immutable_error, is_blob_url, read_current,
     resource_group_location, same_location, source_id, wire)
 
 VM, DISK, SNAPSHOT = 'Microsoft.Compute/virtualMachines', 'Microsoft.Compute/disks', 'Microsoft.Compute/snapshots'
+GIB = 1024 ** 3
 _DICT_TYPES = {'virtual_machines': VM, 'disks': DISK, 'snapshots': SNAPSHOT}
 # Everything but the tags is fixed once an image exists.
 IMMUTABLE = ('location', 'source', 'os_type', 'hyper_v_generation', 'zone_resilient', 'data_disks',
@@ -68,9 +73,18 @@ class Source(object):
     """A resolved source: ``kind`` (virtual_machine, managed_disk, snapshot, blob), ``id`` (or the URL)
     and what Azure knows of it."""
 
-    def __init__(self, kind, ref, location=None, os_type=None, generation=None, resource=None):
+    def __init__(self, kind, ref, location=None, os_type=None, generation=None, resource=None, security_type=None,
+                 size_bytes=None):
         self.kind, self.ref, self.location, self.os_type, self.generation = kind, ref, location, os_type, generation
-        self.resource = resource
+        self.resource, self.security_type, self.size_bytes = resource, security_type, size_bytes
+
+    def describe(self):
+        """How messages name the source: "VM 'vm1'", "disk 'os'", "snapshot 's'", "VHD blob <url>"."""
+        if self.kind == 'blob':
+            return 'VHD blob %s' % self.ref
+        label = {'virtual_machine': 'VM', 'managed_disk': 'disk', 'snapshot': 'snapshot'}[self.kind]
+        parsed = ids.parse(self.ref) if self.ref else None
+        return "%s '%s'" % (label, parsed.name if parsed is not None else self.ref)
 
 
 def _generation_of_vm(vm):
@@ -99,14 +113,28 @@ def _read(client, resource_id):
                        % (resource_id, parsed.type), code='bad_source')
 
 
+def _security_type(resource):
+    """securityProfile.securityType of a VM (Standard, TrustedLaunch, ConfidentialVM) or of a disk or
+    snapshot (TrustedLaunch, ConfidentialVM_...); None when it has none."""
+    return getattr(getattr(resource, 'security_profile', None), 'security_type', None)
+
+
+def _size_bytes(resource):
+    size = getattr(resource, 'disk_size_bytes', None)
+    if size is None and getattr(resource, 'disk_size_gb', None) is not None:
+        size = resource.disk_size_gb * GIB
+    return size
+
+
 def _source(resource):
     kind = resource.type.lower()
     if kind == VM.lower():
         os_disk = resource.storage_profile.os_disk
         return Source('virtual_machine', resource.id, resource.location, os_disk.os_type, _generation_of_vm(resource),
-                      resource)
+                      resource, _security_type(resource))
     return Source('managed_disk' if kind == DISK.lower() else 'snapshot', resource.id, resource.location,
-                  getattr(resource, 'os_type', None), getattr(resource, 'hyper_v_generation', None), resource)
+                  getattr(resource, 'os_type', None), getattr(resource, 'hyper_v_generation', None), resource,
+                  _security_type(resource), _size_bytes(resource))
 
 
 def candidates(subscription_id, resource_group, value, kinds, what):
@@ -165,12 +193,9 @@ def _wanted(client, subscription_id, params):
     source = resolve(client, subscription_id, rg, params['source'], (VM, SNAPSHOT, DISK), 'source')
     location = params.get('location') or source.location or resource_group_location(client, subscription_id, rg)
     _check_source(source, location, 'The source')
-    generation, os_type = params.get('hyper_v_generation'), params.get('os_type')
-    if source.generation and generation and source.generation.lower() != generation.lower():
-        raise ComputeError("hyper_v_generation %s conflicts with the source's %s: a Generation %s disk does not boot as "
-                           'Generation %s. Omit hyper_v_generation (the source\'s is used) or correct it.'
-                           % (generation, source.generation, source.generation[-1], generation[-1]),
-                           code='generation_mismatch')
+    _preflight_source(source, 'The source ' + source.describe(), 'os_disk')
+    _agree_generation(source, params.get('hyper_v_generation'))
+    os_type = params.get('os_type')
     if source.os_type and os_type and source.os_type.lower() != os_type.lower():
         raise ComputeError("os_type %s conflicts with the source's %s." % (os_type, source.os_type),
                            code='os_type_mismatch')
@@ -193,9 +218,27 @@ def _wanted(client, subscription_id, params):
         for lun, value in enumerate(params.get('data_disk_sources') or []):
             disk = resolve(client, subscription_id, rg, value, (SNAPSHOT, DISK), 'data_disk_sources[%d]' % lun)
             _check_source(disk, location, 'data_disk_sources[%d]' % lun)
+            _preflight_source(disk, 'data_disk_sources[%d] (%s)' % (lun, disk.describe()), 'data_disk')
             data_disks.append(dict(lun=lun, source=disk.ref, kind=disk.kind))
     wanted = _fields(params, location, source, [dict(lun=d['lun'], source=d['source']) for d in data_disks])
     return wanted, source, data_disks
+
+
+def _preflight_source(source, where, size_kind):
+    """The shared preflight for one source: a managed image cannot carry Trusted Launch or a
+    confidential VM (managed_image_security), and a disk must be within Azure's size limit."""
+    preflight.check_security(source.security_type, source.generation, 'managed_image', where)
+    sku = getattr(getattr(source.resource, 'sku', None), 'name', None)
+    preflight.check_size(size_kind, source.size_bytes, where, sku=sku)
+
+
+def _agree_generation(source, wanted):
+    """The shared preflight's generation check between the source and the hyper_v_generation option."""
+    try:
+        return preflight.agree_generation([(source.generation, 'the source %s' % source.describe()),
+                                           (wanted, 'the hyper_v_generation option')])
+    except ComputeError as exc:
+        raise ComputeError("%s Or omit hyper_v_generation: the source's is used." % exc, code=exc.code)
 
 
 def _fields(params, location, source, data_disks):
