@@ -345,8 +345,18 @@ def test_gallery_version_source_must_match_the_definition(client, arm):
     with pytest.raises(HttpResponseError) as err:
         client.gallery_image_versions.begin_create_or_update('rg', 'gal', 'def', '1.0.0', m.GalleryImageVersion(
             location=WE, storage_profile=m.GalleryImageVersionStorageProfile(
-                source=m.GalleryArtifactVersionFullSource(id=live['id'])))).result()
+                source=m.GalleryArtifactVersionFullSource(virtual_machine_id=live['id'])))).result()
     assert "different OS state ['Specialized']" in err.value.error.message
+    # A VM given in source.id is refused up front, as real ARM does (Azure/azure-cli#28700).
+    with pytest.raises(HttpResponseError) as err:
+        client.gallery_image_versions.begin_create_or_update('rg', 'gal', 'def', '1.0.1', m.GalleryImageVersion(
+            location=WE, storage_profile=m.GalleryImageVersionStorageProfile(
+                source=m.GalleryArtifactVersionFullSource(id=live['id']))))
+    assert err.value.status_code == 400 and err.value.error.code == 'InvalidParameter'
+    assert err.value.error.message == ("The gallery image version source id: '%s' must be specified in "
+                                       "'galleryImageVersion.properties.storageProfile.source.virtualMachineId'."
+                                       % live['id'])
+    assert arm.get(live['id'].rsplit('/virtualMachines/', 1)[0] + '/galleries/gal/images/def/versions/1.0.1') is None
     with pytest.raises(HttpResponseError) as err:
         client.gallery_images.begin_create_or_update('rg', 'missing', 'def', m.GalleryImage(
             location=WE, os_type='Linux', os_state='Generalized',

@@ -438,6 +438,16 @@ def test_vm_and_managed_image_sources(client, arm):
         location=WE, storage_profile=m.GalleryImageVersionStorageProfile(
             source=m.GalleryArtifactVersionFullSource(virtual_machine_id=vm['id'])))).result()
     assert version.storage_profile.source.virtual_machine_id == vm['id']
+    with pytest.raises(HttpResponseError) as err:  # real ARM wants a VM in source.virtualMachineId
+        client.gallery_image_versions.begin_create_or_update('rg', 'gal', 'def', '1.0.1', m.GalleryImageVersion(
+            location=WE, storage_profile=m.GalleryImageVersionStorageProfile(
+                source=m.GalleryArtifactVersionFullSource(id=vm['id']))))
+    assert err.value.status_code == 400 and err.value.error.code == 'InvalidParameter'
+    assert err.value.error.target == 'galleryImageVersion.properties.storageProfile.source.id'
+    assert "must be specified in 'galleryImageVersion.properties.storageProfile.source.virtualMachineId'" in \
+        err.value.error.message
+    seeded = arm.add_gallery_image_version('rg', 'gal', 'def', '9.0.0', source_id=vm['id'])
+    assert seeded['properties']['storageProfile']['source'] == {'virtualMachineId': vm['id']}
     assert [(d.lun, d.size_in_gb) for d in version.storage_profile.data_disk_images] == [(0, 4), (1, 8)]
     image = arm.add_image('rg', 'img', source_vm='vm1')
     from_image = client.gallery_image_versions.begin_create_or_update('rg', 'gal', 'def', '1.1.0', m.GalleryImageVersion(

@@ -28,7 +28,8 @@ and PATCH; 202 with Azure-AsyncOperation and Location on DELETE; integer Retry-A
   api-versions default to V1 and add nothing;
 * image versions: name Major.Minor.Patch (each 0..2,147,483,647), the definition must exist, the
   source must exist (disk, snapshot, managed image, gallery image version, VM by
-  ``virtualMachineId``, VHD by ``uri``); a source of another generation or OS state than the
+  ``virtualMachineId``, VHD by ``uri``; a VM id in ``source.id`` is refused with ARM's 400
+  ``InvalidParameter``); a source of another generation or OS state than the
   definition is accepted (201) and the operation then fails with ``Conflict`` (the version stays,
   provisioningState Failed), as real answers show; ``storageAccountType``, ``replicationMode`` and
   ``storageAccountStrategy`` are immutable; from 2025-03-03 the default storage is
@@ -183,8 +184,13 @@ class GalleryMixin(object):
                 raise ValueError('gallery image %s/%s/%s does not exist' % (rg, gallery, image))
             location = norm_location(location) if location else parent['location']
             source = source_id or self._rid(rg, 'snapshots', '%s-%s-os' % (image, version))
-            storage = ({'source': {'id': source}} if '/snapshots/' not in source.lower()
-                       and '/disks/' not in source.lower() else {'osDiskImage': {'source': {'id': source}}})
+            low = source.lower()
+            if '/virtualmachines/' in low:
+                storage = {'source': {'virtualMachineId': source}}  # where ARM keeps a VM source
+            elif '/snapshots/' in low or '/disks/' in low:
+                storage = {'osDiskImage': {'source': {'id': source}}}
+            else:
+                storage = {'source': {'id': source}}
             if data_disk_sizes:
                 storage['dataDiskImages'] = [{'lun': lun} for lun in range(len(data_disk_sizes))]
             regions = None
@@ -399,12 +405,12 @@ class GalleryMixin(object):
         os_size, data = size_gb, []
         ref = vm_id or src_id or os_src.get('id') or os_src.get('uri') or src.get('communityGalleryImageId')
         if check_source:
-            # Real ARM refuses a VM id in source.id: 400 InvalidParameter "The gallery image version source
-            # id: '<id>' must be specified in 'galleryImageVersion.properties.storageProfile.source.
-            # virtualMachineId'." (Azure/azure-cli#28700). The fake takes it as a VM source, which an
-            # existing test (test_arm_fake.py, OS state mismatch) relies on.
             if src_id and not vm_id and (parse_id(src_id) or ('', [('', '')]))[1][-1][0] == 'virtualmachines':
-                vm_id = src_id
+                # Real ARM refuses a VM id in source.id (quoted in Azure/azure-cli#28700); seeds
+                # (add_gallery_image_version, check_source=False) are not checked.
+                raise bad_request('InvalidParameter', "The gallery image version source id: '%s' must be specified in "
+                                  "'galleryImageVersion.properties.storageProfile.source.virtualMachineId'." % src_id,
+                                  target='galleryImageVersion.properties.storageProfile.source.id')
             if vm_id:
                 vm = self._find(vm_id)
                 if vm is None or vm['type'] != 'Microsoft.Compute/virtualMachines':
