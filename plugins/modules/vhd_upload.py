@@ -8,11 +8,11 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: vhd_upload
-short_description: Upload a fixed VHD to an Azure page blob, sparsely, in parallel and resumably
+short_description: Upload a fixed VHD to an Azure page blob or managed disk, sparsely, in parallel and resumably
 version_added: 0.1.0
 description:
   - Uploads a fixed VHD (for example the output of M(vmimage.azure.vhd)) to a page blob, ready to
-    become a managed disk or an image.
+    become a managed disk or an image, or straight into a new managed disk (O(disk_name)).
   - Before anything is sent the source is validated (fixed disk, correct footer checksum, virtual
     size a multiple of 1 MiB, file size = virtual size + 512, at most 8 TiB); a bad source fails
     with the list of problems and no request is made to Azure.
@@ -29,6 +29,28 @@ description:
     module, the source is scanned before anything is sent (to decide between nothing, resume and
     replace), then read again by the upload. A first upload scans and sends at the same time, and records the fingerprint as
     soon as the scan is done; if it is interrupted before that, the next run starts over.
+  - "Managed disk destination (O(disk_name), O(resource_group)): the disk is created with C(createOption: Upload) and
+    C(uploadSizeBytes) = the VHD's file size, Write access is granted (a SAS URL, treated as a secret: it never appears
+    in results, messages or C(-vvv) output), the pages are sent as above, and access is revoked, which makes the disk
+    usable (state C(Unattached)). RV(disk_id) is its resource id."
+  - A managed disk's upload SAS takes no blob metadata, so the upload state, fingerprint and size are kept in the disk's
+    B(tags) (C(vmimage_state), C(vmimage_fingerprint), C(vmimage_size); other tags are kept). The source is always
+    scanned before the first write, so that the new disk carries its fingerprint from the start.
+  - "Managed disk idempotence: a disk whose tags hold this source's fingerprint and state C(complete) is left alone
+    (only GET requests). One left in C(ReadyToUpload) or C(ActiveUpload) by this source (a killed run) is resumed:
+    Write access is granted again (Azure gives a new SAS to the same disk) and only the pages that are missing are
+    sent. Any other disk (another source, another size, not created for an upload) makes the task fail unless
+    O(overwrite=different) or O(force=true): a managed disk that holds data cannot be written again, so replacing it
+    means deleting the disk and creating it again (an attached disk is never deleted)."
+  - "Access to the disk is revoked whenever it was granted, also when the upload fails; RV(access) says what became of
+    it. The VHD footer (the last 512 bytes) is sent last, once everything else is on the disk: Azure refuses to revoke
+    access to an upload disk that does not end with a VHD footer, so an interrupted upload stays C(ActiveUpload) and
+    resumable (its SAS expires after O(access_duration) seconds) instead of becoming a usable but incomplete disk; the
+    error then says so."
+  - "Preflight for a managed disk, before any request that writes: uploadSizeBytes within Azure's limits for a direct
+    upload (20 MiB + 512 bytes to 32 TiB + 512 bytes, the size less the footer a whole number of MiB), O(hyper_v_generation)
+    consistent with the VHD's partition table (an EFI System Partition means V2, a BIOS boot partition or bootable MBR V1)
+    and with an existing disk, and O(security_type=TrustedLaunch) only with generation V2."
 author:
   - vmimage.azure maintainers (@vmimage)
 requirements:
@@ -44,6 +66,53 @@ options:
     type: path
     required: true
     aliases: [src]
+  disk_name:
+    description:
+      - Name of the managed disk to upload to, instead of a page blob (with O(resource_group)).
+      - Mutually exclusive with O(blob_url), O(account_url), O(connection_string), O(container), O(blob),
+        O(account_key) and O(sas_token); O(create_container), O(break_lease) and O(content_md5) apply to blobs only.
+      - Authentication is that of the other Resource Manager modules (the C(azure_auth) options); the identity needs
+        to create disks and grant and revoke access to them (for example the Contributor role on the resource group).
+    type: str
+  resource_group:
+    description: Resource group of the managed disk (O(disk_name)); ignored for a blob.
+    type: str
+  location:
+    description:
+      - Region of the managed disk; by default that of an existing disk, else that of O(resource_group).
+      - Ignored for a blob.
+    type: str
+  sku:
+    description:
+      - Storage type of the managed disk (O(disk_name) only). Azure's default is V(Standard_LRS).
+      - O(storage_account_type) is an alias, the name azure.azcollection's C(azure_rm_manageddisk) uses.
+    type: str
+    choices: [Standard_LRS, StandardSSD_LRS, StandardSSD_ZRS, Premium_LRS, Premium_ZRS]
+    aliases: [storage_account_type]
+  os_type:
+    description: Operating system of the managed disk (O(disk_name) only), for an OS disk.
+    type: str
+    choices: [Linux, Windows]
+  hyper_v_generation:
+    description:
+      - Hyper-V generation of the managed disk (O(disk_name) only). When not set, the generation the VHD's partition
+        table shows (V2 with an EFI System Partition, V1 with a BIOS boot partition or a bootable MBR) is sent, and
+        none (Azure's default, V1) when it shows neither.
+      - A value that contradicts the partition table fails (C(code=generation_mismatch)) before anything is written.
+    type: str
+    choices: [V1, V2]
+  security_type:
+    description:
+      - Security type of the managed disk (O(disk_name) only). V(TrustedLaunch) needs generation V2.
+      - Confidential VM disks (created with C(UploadPreparedSecure) and a VM guest state) are not supported.
+    type: str
+    choices: [Standard, TrustedLaunch]
+  access_duration:
+    description:
+      - Lifetime, in seconds, of the write SAS Azure grants for a managed disk upload (O(disk_name) only). An upload
+        that outlasts it fails and is resumed by the next run (which gets a new SAS).
+    type: int
+    default: 14400
   blob_url:
     description:
       - URL of the destination page blob, for example C(https://myaccount.blob.core.windows.net/vhds/disk.vhd).
@@ -86,12 +155,14 @@ options:
     default: 8
   overwrite:
     description:
-      - What to do when the blob exists.
+      - What to do when the blob (or managed disk) exists.
       - V(never) leaves a complete upload of the same source alone (and resumes an interrupted one)
         but fails when the blob holds anything else.
       - V(different) replaces a blob that holds anything but a complete upload of this source.
       - V(always) uploads everything again into a recreated blob.
       - When not set, V(different), or V(always) with O(force=true).
+      - For a managed disk (O(disk_name)) the default is V(never), and replacing means deleting the disk and creating
+        it again (with V(different), only a disk that does not hold a complete upload of this source).
     type: str
     choices: [never, different, always]
   force:
@@ -160,11 +231,14 @@ attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Reads the source and the blob's properties and page list; writes nothing.
+    details:
+      - Reads the source and the blob's properties and page list; writes nothing.
+      - For a managed disk, only GET requests; a resume reports RV(bytes_to_upload) as all the data (the pages on the
+        disk can only be read once access is granted, which check mode does not do).
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
-    details: The blob's upload state, fingerprint and size before and after.
+    details: The blob's (or disk's) upload state, fingerprint and size before and after (and the disk state).
   platform:
     description: Target OS/families that can be operated against.
     support: full
@@ -225,19 +299,105 @@ EXAMPLES = r"""
     container: vhds
     blob: debian-12.vhd
     auth_source: env
+
+- name: Upload straight into a new managed disk (generation from the VHD's partition table)
+  vmimage.azure.vhd_upload:
+    path: /srv/images/debian-12.vhd
+    disk_name: debian-12-os
+    resource_group: images
+    location: westeurope
+    sku: Premium_LRS
+    os_type: Linux
+  register: upload
+
+- name: Make a snapshot of the uploaded disk
+  vmimage.azure.snapshot:
+    resource_group: images
+    name: debian-12-snap
+    source: "{{ upload.disk_id }}"
+
+- name: A Trusted Launch disk; replace a disk that holds another image (delete and re-create it)
+  vmimage.azure.vhd_upload:
+    path: /srv/images/debian-12-uefi.vhd
+    disk_name: debian-12-tl
+    resource_group: images
+    hyper_v_generation: V2
+    security_type: TrustedLaunch
+    overwrite: different
 """
 
 RETURN = r"""
 url:
   description:
     - URL of the blob, without any query string (no SAS), to use as the source of an image or a disk.
-  returned: when the destination options could be used
+  returned: when the destination options could be used (a blob)
   type: str
   sample: https://myaccount.blob.core.windows.net/vhds/debian-12.vhd
+disk_id:
+  description: Resource id of the managed disk (O(disk_name)); none when it does not exist (yet, in check mode).
+  returned: with O(disk_name)
+  type: str
+  sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/disks/debian-12-os
+disk:
+  description: The managed disk (O(disk_name)) after the task (in check mode, as it is or would be).
+  returned: success, with O(disk_name)
+  type: dict
+  contains:
+    id:
+      description: Resource id.
+      type: str
+    name:
+      description: Name.
+      type: str
+    location:
+      description: Region.
+      type: str
+    disk_state:
+      description: V(Unattached) once uploaded; V(ReadyToUpload) or V(ActiveUpload) while an upload is unfinished.
+      type: str
+    sku:
+      description: Storage type.
+      type: str
+    os_type:
+      description: Operating system type.
+      type: str
+    hyper_v_generation:
+      description: Hyper-V generation.
+      type: str
+    security_type:
+      description: Security type (none for Standard).
+      type: str
+    upload_size_bytes:
+      description: The C(uploadSizeBytes) the disk was created with (the VHD's file size).
+      type: int
+    provisioning_state:
+      description: Provisioning state.
+      type: str
+    tags:
+      description: Tags, the upload state among them.
+      type: dict
+  sample:
+    id: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/images/providers/Microsoft.Compute/disks/debian-12-os
+    name: debian-12-os
+    location: westeurope
+    disk_state: Unattached
+    sku: Premium_LRS
+    os_type: Linux
+    hyper_v_generation: V2
+    upload_size_bytes: 34359738880
+    tags: {vmimage_state: complete, vmimage_fingerprint: "sha256:9f86...", vmimage_size: "34359738880"}
+access:
+  description:
+    - What became of the write access to the managed disk (O(disk_name)); also in the result of a failed task.
+    - V(none) (never granted, because there was nothing to upload, in check mode, or after a failure before), V(revoked),
+      or V(active) (Azure refused to revoke it; the error says why and what to do).
+  returned: with O(disk_name)
+  type: str
+  sample: revoked
 action:
   description:
-    - V(none) (already uploaded), V(create) (new blob), V(resume) (finish an interrupted upload of
-      the same source) or V(replace) (recreate the blob and upload everything).
+    - V(none) (already uploaded), V(create) (new blob or disk), V(resume) (finish an interrupted upload of
+      the same source) or V(replace) (recreate the blob, or delete and re-create the disk, and upload everything).
   returned: success
   type: str
   sample: create
@@ -298,13 +458,17 @@ mib_per_second:
   type: float
   sample: 128.0
 fingerprint:
-  description: SHA-256 content fingerprint of the source, stored in the blob metadata.
+  description: SHA-256 content fingerprint of the source, stored in the blob metadata (in the disk's tags for a managed disk).
   returned: success
   type: str
   sample: sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 """
 
+from urllib.parse import urlsplit
+
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.module import AzureModule
+from ansible_collections.vmimage.azure.plugins.module_utils._compute import disk_upload as _disk
+from ansible_collections.vmimage.azure.plugins.module_utils._compute.common import ComputeError
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import client as _client
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import plan as _plan
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import state as _state
@@ -316,6 +480,15 @@ MERGE_GAP = getattr(_plan, 'MERGE_GAP', 65536)
 
 ARGSPEC = dict(
     path=dict(type='path', required=True, aliases=['src']),
+    disk_name=dict(type='str'),
+    resource_group=dict(type='str'),
+    location=dict(type='str'),
+    sku=dict(type='str', choices=['Standard_LRS', 'StandardSSD_LRS', 'StandardSSD_ZRS', 'Premium_LRS', 'Premium_ZRS'],
+             aliases=['storage_account_type']),
+    os_type=dict(type='str', choices=['Linux', 'Windows']),
+    hyper_v_generation=dict(type='str', choices=['V1', 'V2']),
+    security_type=dict(type='str', choices=['Standard', 'TrustedLaunch']),
+    access_duration=dict(type='int', default=_disk.DEFAULT_ACCESS_DURATION),
     # Not secrets as a whole (the result returns the URL): AzureModule masks their SAS only.
     blob_url=dict(type='str', no_log=False),
     account_url=dict(type='str', no_log=False),
@@ -340,22 +513,64 @@ ARGSPEC = dict(
 )
 
 
-def overwrite_option(overwrite, force):
-    """The overwrite mode ``overwrite`` (None: not set) and ``force`` ask for; ValueError when they disagree."""
+def overwrite_option(overwrite, force, default='different'):
+    """The overwrite mode ``overwrite`` (None: not set) and ``force`` ask for; ValueError when they disagree.
+    ``default``: when neither is set (``different`` for a blob, ``never`` for a managed disk)."""
     if force and overwrite not in (None, 'always'):
         raise ValueError('force=true means overwrite=always, so it cannot be combined with overwrite=%s: '
                          'set only one of them.' % overwrite)
-    return overwrite or ('always' if force else 'different')
+    return overwrite or ('always' if force else default)
+
+
+# Options of the blob destination only; the managed-disk destination refuses them when set.
+BLOB_ONLY = ('create_container', 'break_lease', 'content_md5')
+
+
+def register_sas(azure):
+    """A callback that hides a SAS URL (the URL, its query string and signature) from then on."""
+    def register(url):
+        azure.add_secrets({url} | _client.sas_secrets(urlsplit(url).query))
+    return register
+
+
+def disk_main(azure, params):
+    """vhd_upload with a managed-disk destination (``disk_name``)."""
+    for name in BLOB_ONLY:
+        if params[name]:
+            azure.fail('%s applies to a blob destination only, not to a managed disk (disk_name).' % name,
+                       code='invalid_option')
+    if not params['resource_group']:
+        azure.fail('disk_name needs resource_group.', code='invalid_option')
+    if params['access_duration'] < 60:
+        azure.fail('access_duration must be at least 60 seconds, not %d.' % params['access_duration'],
+                   code='invalid_option')
+    try:
+        result = _disk.upload_to_disk(azure.compute(), azure.resolved().subscription_id, params['path'], params,
+                                      check_mode=azure.check_mode, wait=azure.wait, secret=register_sas(azure))
+    except VhdError as exc:
+        azure.fail(exc.message, code=exc.code, problems=exc.problems)
+    except OSError as exc:
+        azure.fail('Cannot read %s: %s; give the path of a readable fixed VHD.' % (params['path'], exc.strerror or exc))
+    except ComputeError as exc:
+        azure.fail(str(exc), code=exc.code, **getattr(exc, 'result', {}))
+    except (_upload.UploadError, _state.UploadConflict) as exc:
+        azure.fail(str(exc), **exc.result)
+    except Exception as exc:  # only main() turns exceptions into failures
+        azure.fail(exc, **getattr(exc, 'result', {}))
+    azure.exit(**result)
 
 
 def main():
     azure = AzureModule(
         ARGSPEC, supports_check_mode=True,
-        mutually_exclusive=[('blob_url', 'account_url', 'connection_string'), ('account_key', 'sas_token'),
+        mutually_exclusive=[('blob_url', 'account_url', 'connection_string', 'disk_name'), ('account_key', 'sas_token'),
                             ('blob_url', 'container'), ('blob_url', 'blob'),
-                            ('connection_string', 'account_key'), ('connection_string', 'sas_token')],
-        required_one_of=[('blob_url', 'account_url', 'connection_string')],
-        required_by={'account_url': ('container', 'blob'), 'connection_string': ('container', 'blob')},
+                            ('connection_string', 'account_key'), ('connection_string', 'sas_token'),
+                            ('disk_name', 'container'), ('disk_name', 'blob'), ('disk_name', 'account_key'),
+                            ('disk_name', 'sas_token')],
+        required_one_of=[('blob_url', 'account_url', 'connection_string', 'disk_name')],
+        required_by={'account_url': ('container', 'blob'), 'connection_string': ('container', 'blob'),
+                     'disk_name': ('resource_group',)},
         required_libs=[('azure-storage-blob', _client.IMPORT_ERROR)],
         secrets=_client.secret_values, partly_secret=('blob_url', 'account_url'),
     )
@@ -366,9 +581,15 @@ def main():
         azure.fail('merge_gap must be between 0 and %d (one Put Page request), not %d.'
                    % (_plan.MAX_PUT, params['merge_gap']), code='invalid_option')
     try:
-        params['overwrite'] = overwrite_option(params['overwrite'], params['force'])
+        params['overwrite'] = overwrite_option(params['overwrite'], params['force'],
+                                               'never' if params['disk_name'] else 'different')
     except ValueError as exc:
         azure.fail(str(exc), code='invalid_option')
+    if params['disk_name']:
+        disk_main(azure, params)
+    for name in ('sku', 'os_type', 'hyper_v_generation', 'security_type'):
+        if params[name]:
+            azure.fail('%s applies to a managed disk (disk_name) only, not to a blob.' % name, code='invalid_option')
     try:
         result = _upload.upload_vhd(params['path'], params, check_mode=azure.check_mode,
                                     token_credential=azure.credential)

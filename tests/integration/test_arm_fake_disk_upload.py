@@ -243,9 +243,11 @@ def test_grant_access_refusals(client, arm, uploads):
     with pytest.raises(ResourceExistsError) as err:  # nothing to read yet
         client.disks.begin_grant_access('rg', 'up', read())
     assert "Read access cannot be granted to disk 'up' in the 'ReadyToUpload' state." == err.value.error.message
-    client.disks.begin_grant_access('rg', 'up', write()).result()
-    with pytest.raises(ResourceExistsError):  # granted already
-        client.disks.begin_grant_access('rg', 'up', write())
+    first = client.disks.begin_grant_access('rg', 'up', write()).result().access_sas
+    # Granted again while ActiveUpload (a SAS that expired, a killed upload): a new SAS to the same blob.
+    again = client.disks.begin_grant_access('rg', 'up', write()).result().access_sas
+    assert again.split('?')[0] == first.split('?')[0]
+    assert client.disks.get('rg', 'up').disk_state == 'ActiveUpload'
     vm = arm.add_vm('rg', 'vm1')
     with pytest.raises(ResourceExistsError) as err:  # exporting needs the VM deallocated
         client.disks.begin_grant_access('rg', vm['properties']['storageProfile']['osDisk']['name'], read())

@@ -73,6 +73,10 @@ class AzureModule(object):
         if secrets is not None:
             self.module.no_log_values.update(v for v in secrets(params) if v)
 
+    def add_secrets(self, values):
+        """Hide ``values`` (e.g. a SAS URL Azure has just returned) from every later result, message and log line."""
+        self.module.no_log_values.update(v for v in values if v)
+
     @property
     def params(self):
         return self.module.params

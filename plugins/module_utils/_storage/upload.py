@@ -7,9 +7,14 @@
 # the collection.
 """Sparse, parallel, resumable page-blob upload of a validated fixed VHD.
 
-``PageBlobUploader(client, fd, source)`` takes a ``BlobClient`` and a ``plan.Scanner``;
-``prepare(overwrite)`` answers what would be done (read-only), ``run(prepared)`` does it,
-``summary(prepared)`` describes it (action, sizes, fingerprint, diff).
+Two layers: ``PageWriter(client, fd, source, ..., store)`` sends the Put Page requests of a
+``plan.Scanner`` to any page blob it can write (a ``BlobClient``, e.g. a managed disk's upload SAS)
+and records the upload state through a ``StateStore`` (``read()``, ``record(state, fingerprint,
+size)``); it creates nothing and takes no lease. The blob destination, ``PageBlobUploader(client, fd,
+source)``, adds what only a page blob has: the state in its metadata (``BlobMetadataStore``), Put Blob,
+the lease; ``prepare(overwrite)`` answers what would be done (read-only), ``run(prepared)`` does it,
+``summary(prepared)`` describes it (action, sizes, fingerprint, diff). The managed-disk destination
+(``_compute/disk_upload.py``) uses the writer with the state in the disk's tags.
 
 The source is scanned (fingerprint) before anything is sent only when the decision needs it: when
 the blob holds an upload of ours of the same size (is it complete? the same source?), and in check
@@ -181,11 +186,52 @@ def _lease_lost_error(exc):
                      % (_error_code(exc) or type(exc).__name__))
 
 
-class PageBlobUploader:
-    """Upload a fixed VHD described by a ``plan.Scanner`` to the page blob of ``client``."""
+class StateStore:
+    """Where an upload keeps its state (``state.metadata``: state, fingerprint, size) on the destination.
 
-    def __init__(self, client, fd, source, concurrency=8, retry=None, auth='key', break_lease=False,
-                 lease_seconds=LEASE_SECONDS, renew_seconds=None):
+    ``read()`` returns ``state.remote_state`` of the destination (None when it does not exist);
+    ``record(state, fingerprint, size)`` writes it. The page writer calls ``record`` only: to record
+    the fingerprint of a streamed scan, to mark the upload complete, and to forget the fingerprint
+    when the source changed under it."""
+
+    def read(self):
+        raise NotImplementedError
+
+    def record(self, state, fingerprint, size):
+        raise NotImplementedError
+
+
+class BlobMetadataStore(StateStore):
+    """The upload state in the page blob's metadata, written with the upload's lease (``lease``,
+    set by the uploader once it holds one)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.lease = None
+
+    def read(self):
+        return read_remote(self.client)
+
+    def record(self, state, fingerprint, size):
+        kwargs = {'lease': self.lease} if self.lease is not None else {}
+        self.client.set_blob_metadata(_state.metadata(state, fingerprint, size), **kwargs)
+
+
+class PageWriter:
+    """Sends the Put Page requests of a ``plan.Scanner`` to the page blob of ``client`` (a
+    ``BlobClient``, e.g. from a SAS URL), ``concurrency`` at a time, and records the state through a
+    :class:`StateStore`. It creates nothing and takes no lease: the destination does that (the page
+    blob: :class:`PageBlobUploader`; a managed disk: ``_compute/disk_upload.py``), both share this.
+
+    ``hold_footer``: the request holding the last page (the VHD footer) is sent only after every
+    other one succeeded and the source was found unchanged (a managed disk becomes usable when its
+    access is revoked, which Azure refuses while the blob does not end with a VHD footer: a partial
+    upload can then never become a disk). ``what`` names the destination in messages."""
+
+    hold_footer = False
+    what = 'blob'
+
+    def __init__(self, client, fd, source, concurrency=8, retry=None, auth='key', store=None):
         if concurrency < 1:
             raise ValueError('concurrency must be at least 1')
         self.client = client
@@ -194,16 +240,13 @@ class PageBlobUploader:
         self.concurrency = concurrency
         self.retry = retry
         self.auth = auth
-        self.break_lease = break_lease
-        self.lease_seconds = lease_seconds
-        self.renew_seconds = renew_seconds or lease_seconds / 3.0
-        self.lease_broken = False
+        self.store = store
         self._requests = 0
         self._sent = 0  # data bytes (non-zero pages) written
         self._wire = 0  # request bytes written (merged zero gaps included)
         self._fingerprint_recorded = False
         self._present = None
-        self._lease = None
+        self._held = []
         self._cause = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -216,6 +259,195 @@ class PageBlobUploader:
         except _plan.Changed as exc:
             raise SourceChanged('The source changed while it was scanned (%s); run the task again.' % exc) from None
 
+    def _write_kwargs(self):
+        """Extra keyword arguments of every write (the blob uploader's lease)."""
+        return {}
+
+    def _abort(self, cause=None):
+        """Stop everything (a request failed, the lease was lost): the scan, the queue, new requests."""
+        with self._lock:
+            if cause is not None and self._cause is None:
+                self._cause = cause
+        self._stop.set()
+        self.source.stop()
+
+    def _scan_and_record(self):
+        """The scan thread of a streaming upload: it runs ahead of the senders (they take the
+        requests from its bounded queue) and records the fingerprint as soon as it is done: from
+        then on an interrupted upload can be resumed."""
+        try:
+            plan = self.source.plan()
+            self.store.record(_state.UPLOADING, plan.fingerprint, plan.size)
+            self._fingerprint_recorded = True
+        except _plan.Stopped:
+            pass
+        except BaseException as exc:  # handed to the senders, which stop
+            self._abort(exc)
+
+    def _ranges(self, prepared):
+        """The requests to send, ``(offset, length, data_bytes, md5)``: those the scan queued, then
+        (after an overflow of its queue) those of the second pass; for a resume, those not wholly
+        on the blob. With ``hold_footer`` the request holding the last page goes to ``_held``."""
+        source = self.source
+        wanted = self._present if prepared['action'] == 'resume' else None
+        end = source.size
+        scanner = None
+        if prepared['stream']:
+            scanner = threading.Thread(target=self._scan_and_record, name='vmimage-scan', daemon=True)
+            scanner.start()
+        try:
+            requests = iter(source.queue.take, None)
+            for part in (requests, source.tail()):
+                for item in part:
+                    if self._stop.is_set():
+                        return
+                    if wanted is None or not wanted.covers(item[0], item[0] + item[1]):
+                        if self.hold_footer and item[0] + item[1] == end:
+                            self._held.append(item)
+                        else:
+                            yield item
+        finally:
+            if scanner is not None:
+                if self._stop.is_set():
+                    source.stop()
+                scanner.join()
+
+    def _done(self, future):
+        if not future.cancelled() and future.exception() is not None:
+            self._abort(future.exception())
+
+    def _put(self, offset, length, data_bytes, md5):
+        data = os.pread(self.fd, length, offset)
+        if len(data) != length:
+            raise SourceChanged('Short read at offset %d: the source changed during the upload.' % offset,
+                                resumable=True)
+        # The scan's digest of these bytes (zeros of a merged gap included): checked by the service.
+        try:
+            self.client.upload_page(data, offset=offset, length=length, validate_content=False,
+                                    transactional_content_md5=md5, **self._write_kwargs())
+        except HttpResponseError as exc:
+            code = _error_code(exc)
+            if code == 'Md5Mismatch':
+                raise SourceChanged('The source changed during the upload (the %d bytes at offset %d differ '
+                                    'from what the scan read); run the task again.' % (length, offset),
+                                    resumable=True) from exc
+            if code in _LEASE_CODES:
+                raise _lease_lost_error(exc) from exc
+            raise
+        with self._lock:
+            self._requests += 1
+            self._sent += data_bytes
+            self._wire += length
+
+    def _send(self, ranges):
+        limit = 2 * self.concurrency
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            pending = set()
+            try:
+                for item in ranges:
+                    offset, length = item[0], item[1]
+                    if offset % _plan.PAGE or length % _plan.PAGE or not 0 < length <= _plan.MAX_PUT:
+                        raise ValueError('bad page range (%d, %d)' % (offset, length))
+                    while len(pending) >= limit:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            future.result()
+                    future = pool.submit(self._put, *item)
+                    future.add_done_callback(self._done)
+                    pending.add(future)
+                for future in pending:
+                    future.result()
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+
+    def stats(self, started):
+        seconds = max(time.monotonic() - started, 1e-9)
+        return dict(bytes_uploaded=self._sent, bytes_sent=self._wire, requests=self._requests,
+                    retries=self.retry.retries if self.retry is not None else 0,
+                    seconds=round(seconds, 3), mib_per_second=round(self._sent / MIB / seconds, 2))
+
+    def _complete(self, plan):
+        """After the last write: mark the upload complete."""
+        self.store.record(_state.COMPLETE, plan.fingerprint, plan.size)
+
+    def write(self, prepared, present=None):
+        """Send what ``prepared`` (``dict(action, stream)``) asks for — every request, or for a
+        resume those not wholly in ``present`` (``plan.Ranges``) — then record the upload complete.
+        Returns the counters; raises :class:`UploadError`."""
+        started = time.monotonic()
+        if present is not None:
+            self._present = present
+        self._fingerprint_recorded = prepared['action'] == 'resume' or not prepared['stream']
+        self._transfer(prepared, started)
+        return self.stats(started)
+
+    def _transfer(self, prepared, started):
+        ranges = self._ranges(prepared)
+        try:
+            self._send(ranges)
+            if self._cause is not None:
+                raise self._cause
+            changed = self.source.changed()
+            if changed:
+                raise SourceChanged('The source changed during the upload (%s changed since the scan began); '
+                                    'run the task again.' % changed, resumable=True)
+            if self._held:  # the footer, once everything else is on the destination
+                self._send(self._held)
+                if self._cause is not None:
+                    raise self._cause
+            self._complete(self.plan)
+        except Exception as exc:
+            self._abort()
+            ranges.close()  # stops the scan thread and waits for it
+            self._fail(self._cause or exc, started)
+
+    def _fail(self, exc, started):
+        if isinstance(exc, _plan.Changed):
+            exc = SourceChanged('The source changed during the upload (%s); run the task again.' % exc)
+            # Pages of the second pass may hold the new content: make the next run start over.
+            try:
+                self.store.record(_state.UPLOADING, '', self.source.size)
+                self._fingerprint_recorded = False
+            except Exception:  # the failure being reported matters more
+                pass
+        elif isinstance(exc, HttpResponseError) and _error_code(exc) in _LEASE_CODES:
+            exc = _lease_lost_error(exc)
+        stats = self.stats(started)
+        cause = exc.args[0] if isinstance(exc, UploadError) else _client.explain(exc, self.auth)
+        resumable = self._fingerprint_recorded and not isinstance(exc, LeaseLost)
+        if isinstance(exc, LeaseLost):
+            advice = 'run the task again once no other upload is running'
+        elif isinstance(exc, SourceChanged):
+            advice = 'once the source no longer changes, running the task again uploads it'
+        elif resumable:
+            advice = 'run the task again with the same source to resume it'
+        else:
+            advice = ('it stopped before the source fingerprint was recorded, so running the task '
+                      'again uploads it from the start')
+        kind = type(exc) if isinstance(exc, UploadError) else UploadError
+        raise kind('Upload interrupted after %d bytes: %s The %s is left in state %r; %s.' % (
+            stats['bytes_uploaded'], cause.rstrip('.') + '.', self.what, _state.UPLOADING, advice),
+            resumable=resumable, stats=stats) from exc
+
+
+class PageBlobUploader(PageWriter):
+    """Upload a fixed VHD described by a ``plan.Scanner`` to the page blob of ``client``: the blob
+    destination (state in the blob's metadata, Put Blob, a lease) around the shared :class:`PageWriter`."""
+
+    def __init__(self, client, fd, source, concurrency=8, retry=None, auth='key', break_lease=False,
+                 lease_seconds=LEASE_SECONDS, renew_seconds=None):
+        super().__init__(client, fd, source, concurrency, retry, auth, store=BlobMetadataStore(client))
+        self.break_lease = break_lease
+        self.lease_seconds = lease_seconds
+        self.renew_seconds = renew_seconds or lease_seconds / 3.0
+        self.lease_broken = False
+        self._lease = None
+
+    def _write_kwargs(self):
+        return {'lease': self._lease.lease}
+
     def prepare(self, overwrite='different', scan=False):
         """Read-only: ``dict(action, remote, stream)``. The source is scanned first only when the
         decision depends on its fingerprint, or when ``scan`` (check mode: report what would be
@@ -223,7 +455,7 @@ class PageBlobUploader:
         ``state.UploadConflict`` when ``overwrite`` forbids the upload, :class:`BlobLeased` (before
         any scan when possible) when another upload holds a lease on the blob."""
         size = self.source.size
-        remote = read_remote(self.client)
+        remote = self.store.read()
         blocked = _state.leased(remote) and not self.break_lease
         if blocked and not _state.may_be_unchanged(remote, size):
             raise BlobLeased(_state.lease_message(remote, self.lease_seconds))
@@ -324,112 +556,13 @@ class PageBlobUploader:
                 self.client.create_page_blob(self.source.size, metadata=meta, lease=self._lease.lease)
         self._fingerprint_recorded = action == 'resume' or bool(fingerprint)
 
-    # --- sending ---------------------------------------------------------------------------------
-
-    def _abort(self, cause=None):
-        """Stop everything (a request failed, the lease was lost): the scan, the queue, new requests."""
-        with self._lock:
-            if cause is not None and self._cause is None:
-                self._cause = cause
-        self._stop.set()
-        self.source.stop()
-
     def _lost(self, exc):
         self._abort(_lease_lost_error(exc))
 
-    def _scan_and_record(self):
-        """The scan thread of a streaming upload: it runs ahead of the senders (they take the
-        requests from its bounded queue) and records the fingerprint as soon as it is done: from
-        then on an interrupted upload can be resumed."""
-        try:
-            plan = self.source.plan()
-            self.client.set_blob_metadata(_state.metadata(_state.UPLOADING, plan.fingerprint, plan.size),
-                                          lease=self._lease.lease)
-            self._fingerprint_recorded = True
-        except _plan.Stopped:
-            pass
-        except BaseException as exc:  # handed to the senders, which stop
-            self._abort(exc)
-
-    def _ranges(self, prepared):
-        """The requests to send, ``(offset, length, data_bytes, md5)``: those the scan queued, then
-        (after an overflow of its queue) those of the second pass; for a resume, those not wholly
-        on the blob."""
-        source = self.source
-        wanted = self._present if prepared['action'] == 'resume' else None
-        scanner = None
-        if prepared['stream']:
-            scanner = threading.Thread(target=self._scan_and_record, name='vmimage-scan', daemon=True)
-            scanner.start()
-        try:
-            requests = iter(source.queue.take, None)
-            for part in (requests, source.tail()):
-                for item in part:
-                    if self._stop.is_set():
-                        return
-                    if wanted is None or not wanted.covers(item[0], item[0] + item[1]):
-                        yield item
-        finally:
-            if scanner is not None:
-                if self._stop.is_set():
-                    source.stop()
-                scanner.join()
-
-    def _done(self, future):
-        if not future.cancelled() and future.exception() is not None:
-            self._abort(future.exception())
-
-    def _put(self, offset, length, data_bytes, md5):
-        data = os.pread(self.fd, length, offset)
-        if len(data) != length:
-            raise SourceChanged('Short read at offset %d: the source changed during the upload.' % offset,
-                                resumable=True)
-        # The scan's digest of these bytes (zeros of a merged gap included): checked by the service.
-        try:
-            self.client.upload_page(data, offset=offset, length=length, validate_content=False,
-                                    transactional_content_md5=md5, lease=self._lease.lease)
-        except HttpResponseError as exc:
-            code = _error_code(exc)
-            if code == 'Md5Mismatch':
-                raise SourceChanged('The source changed during the upload (the %d bytes at offset %d differ '
-                                    'from what the scan read); run the task again.' % (length, offset),
-                                    resumable=True) from exc
-            if code in _LEASE_CODES:
-                raise _lease_lost_error(exc) from exc
-            raise
-        with self._lock:
-            self._requests += 1
-            self._sent += data_bytes
-            self._wire += length
-
-    def _send(self, ranges):
-        limit = 2 * self.concurrency
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            pending = set()
-            try:
-                for item in ranges:
-                    offset, length = item[0], item[1]
-                    if offset % _plan.PAGE or length % _plan.PAGE or not 0 < length <= _plan.MAX_PUT:
-                        raise ValueError('bad page range (%d, %d)' % (offset, length))
-                    while len(pending) >= limit:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            future.result()
-                    future = pool.submit(self._put, *item)
-                    future.add_done_callback(self._done)
-                    pending.add(future)
-                for future in pending:
-                    future.result()
-            except BaseException:
-                for future in pending:
-                    future.cancel()
-                raise
-
-    def stats(self, started):
-        seconds = max(time.monotonic() - started, 1e-9)
-        return dict(bytes_uploaded=self._sent, bytes_sent=self._wire, requests=self._requests,
-                    retries=self.retry.retries if self.retry is not None else 0,
-                    seconds=round(seconds, 3), mib_per_second=round(self._sent / MIB / seconds, 2))
+    def _complete(self, plan):
+        if plan.md5 is not None:
+            self.client.set_http_headers(ContentSettings(content_md5=bytearray(plan.md5)), lease=self._lease.lease)
+        super()._complete(plan)
 
     def run(self, prepared, create_container=False):
         """Do what ``prepare`` decided; return the counters. Raises :class:`UploadError`."""
@@ -437,6 +570,7 @@ class PageBlobUploader:
         if prepared['action'] == 'none':
             return self.stats(started)
         self._lease = _Lease(self.client, self.lease_seconds, self.renew_seconds, self._lost)
+        self.store.lease = self._lease.lease
         try:
             try:
                 self._begin(prepared, create_container)
@@ -450,56 +584,6 @@ class PageBlobUploader:
         finally:
             self._lease.close()
         return self.stats(started)
-
-    def _transfer(self, prepared, started):
-        ranges = self._ranges(prepared)
-        try:
-            self._send(ranges)
-            if self._cause is not None:
-                raise self._cause
-            changed = self.source.changed()
-            if changed:
-                raise SourceChanged('The source changed during the upload (%s changed since the scan began); '
-                                    'run the task again.' % changed, resumable=True)
-            plan = self.plan
-            if plan.md5 is not None:
-                self.client.set_http_headers(ContentSettings(content_md5=bytearray(plan.md5)),
-                                             lease=self._lease.lease)
-            self.client.set_blob_metadata(_state.metadata(_state.COMPLETE, plan.fingerprint, plan.size),
-                                          lease=self._lease.lease)
-        except Exception as exc:
-            self._abort()
-            ranges.close()  # stops the scan thread and waits for it
-            self._fail(self._cause or exc, started)
-
-    def _fail(self, exc, started):
-        if isinstance(exc, _plan.Changed):
-            exc = SourceChanged('The source changed during the upload (%s); run the task again.' % exc)
-            # Pages of the second pass may hold the new content: make the next run start over.
-            try:
-                self.client.set_blob_metadata(_state.metadata(_state.UPLOADING, '', self.source.size),
-                                              lease=self._lease.lease)
-                self._fingerprint_recorded = False
-            except Exception:  # the failure being reported matters more
-                pass
-        elif isinstance(exc, HttpResponseError) and _error_code(exc) in _LEASE_CODES:
-            exc = _lease_lost_error(exc)
-        stats = self.stats(started)
-        cause = exc.args[0] if isinstance(exc, UploadError) else _client.explain(exc, self.auth)
-        resumable = self._fingerprint_recorded and not isinstance(exc, LeaseLost)
-        if isinstance(exc, LeaseLost):
-            advice = 'run the task again once no other upload is running'
-        elif isinstance(exc, SourceChanged):
-            advice = 'once the source no longer changes, running the task again uploads it'
-        elif resumable:
-            advice = 'run the task again with the same source to resume it'
-        else:
-            advice = ('it stopped before the source fingerprint was recorded, so running the task '
-                      'again uploads it from the start')
-        kind = type(exc) if isinstance(exc, UploadError) else UploadError
-        raise kind('Upload interrupted after %d bytes: %s The blob is left in state %r; %s.' % (
-            stats['bytes_uploaded'], cause.rstrip('.') + '.', _state.UPLOADING, advice),
-            resumable=resumable, stats=stats) from exc
 
 
 def upload_vhd(path, options, check_mode=False, token_credential=None):

@@ -21,8 +21,13 @@ ReadyToUpload/ActiveUpload/ActiveSAS/Unattached...), and answers quoted in publi
 
 The flow: PUT with creationData {createOption: Upload, uploadSizeBytes} -> diskState ReadyToUpload;
 beginGetAccess {access: Write} -> ActiveUpload and accessSAS, a SAS URL of a page blob of
-uploadSizeBytes made by the fake's ``upload_backend``; endGetAccess -> Unattached, the disk's content
-being that blob's. beginGetAccess {access: Read} on an Unattached (or Reserved) disk -> ActiveSAS
+uploadSizeBytes made by the fake's ``upload_backend``; beginGetAccess {access: Write} again while
+ActiveUpload -> a new SAS to the same blob (Microsoft Learn, "Upload a VHD to Azure" (CLI): "If your SAS
+expires during upload, and you haven't called revoke-access yet, you can get a new SAS to continue the
+upload using grant-access, again."); endGetAccess -> Unattached, the disk's content being that blob's.
+endGetAccess also refuses (InvalidVhd, unsourced text) a footer whose current size is not
+uploadSizeBytes - 512 or whose disk type is not fixed: the upload size must match the VHD.
+beginGetAccess {access: Read} on an Unattached (or Reserved) disk -> ActiveSAS
 and a read SAS (of the uploaded blob when the backend can make one). A disk in ReadyToUpload or
 ActiveUpload cannot be the source of a snapshot, disk, image or gallery image version.
 
@@ -39,6 +44,7 @@ import copy
 import datetime
 import inspect
 import math
+import struct
 import urllib.request
 import uuid
 
@@ -47,6 +53,7 @@ from .common import ArmError, bad_request, conflict, lower, new_id, not_found
 MIB = 1024 ** 2
 GIB = 1024 ** 3
 FOOTER = 512
+FIXED = 2                                  # the VHD footer's disk type of a fixed disk
 UPLOAD_MIN = 20 * MIB + FOOTER             # 20972032
 UPLOAD_MAX = 32 * 1024 ** 4 + FOOTER       # 35183298347520
 UPLOAD_OPTIONS = ('upload', 'uploadpreparedsecure')
@@ -65,9 +72,11 @@ class AzuriteUploads(object):
     """An ``upload_backend`` for ArmFake: each upload disk is a page blob ``abcd`` in a container of
     its own (as managed-disk SAS URLs look) in an Azurite (tests/support/azurite.Azurite)."""
 
-    def __init__(self, azurite):
+    def __init__(self, azurite, port=None):
         self.azurite = azurite
+        self.port = port     # SAS URLs through another port of 127.0.0.1 (a fault proxy), or None
         self.blobs = {}      # lower disk id -> (container, blob)
+        self.granted = []    # (disk id, permission, SAS URL) of every SAS made, in order
 
     def _blob(self, disk_id):
         container, blob = self.blobs[lower(disk_id)]
@@ -79,7 +88,10 @@ class AzuriteUploads(object):
         expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=int(duration or 3600))
         token = generate_blob_sas(self.azurite.account_name, container, blob, account_key=self.azurite.account_key,
                                   permission=BlobSasPermissions.from_string(permission), expiry=expiry)
-        return '%s/%s/%s?%s' % (self.azurite.account_url, container, blob, token)
+        base = self.azurite.url_on(self.port) if self.port else self.azurite.account_url
+        url = '%s/%s/%s?%s' % (base, container, blob, token)
+        self.granted.append((disk_id, permission, url))
+        return url
 
     def __call__(self, disk_id, size, duration=3600):
         """A new page blob of ``size`` bytes; returns its read/write SAS URL."""
@@ -92,6 +104,14 @@ class AzuriteUploads(object):
 
     def read_sas(self, disk_id, duration=3600):
         return self._sas(disk_id, 'r', duration)
+
+    def write_sas(self, disk_id, duration=3600):
+        """A new read/write SAS to the blob of an upload already granted (a second grant)."""
+        return self._sas(disk_id, 'rw', duration)
+
+    def page_ranges(self, disk_id):
+        """``[(start, end)]`` (end exclusive) of the pages the blob holds (for tests)."""
+        return [(r.start, r.end + 1) for r in self._blob(disk_id).list_page_ranges() if not r.cleared]
 
     def read(self, disk_id, offset, length):
         return self._blob(disk_id).download_blob(offset=offset, length=length).readall()
@@ -197,11 +217,11 @@ class UploadMixin(object):
         state = resource['properties'].get('diskState')
         upload = key in self._uploads
         if access == 'write':
-            if not upload or state != 'ReadyToUpload':
+            if not upload or state not in ('ReadyToUpload', 'ActiveUpload'):
                 # unsourced text
                 raise conflict('OperationNotAllowed', "Write access can only be granted to a disk created with "
-                               "createOption 'Upload' that is in the 'ReadyToUpload' state; disk '%s' is in the '%s' "
-                               "state." % (resource['name'], state))
+                               "createOption 'Upload' that is in the 'ReadyToUpload' or 'ActiveUpload' state; disk "
+                               "'%s' is in the '%s' state." % (resource['name'], state))
             if self.upload_backend is None:
                 raise ArmError(400, 'FakeNotImplemented', "The ARM fake has no upload_backend, so it cannot grant Write "
                                "access to upload disk '%s': pass ArmFake(..., upload_backend=...) or set "
@@ -239,7 +259,12 @@ class UploadMixin(object):
 
     def _grant_write(self, disk, duration):
         key = lower(disk['id'])
-        sas = _call_backend(self.upload_backend, disk['id'], self._uploads[key]['size'], duration)
+        backend = self.upload_backend
+        again = disk['properties'].get('diskState') == 'ActiveUpload' and key in self._grants
+        if again and hasattr(backend, 'write_sas'):
+            sas = backend.write_sas(disk['id'], duration)  # the same blob: the upload goes on
+        else:
+            sas = _call_backend(backend, disk['id'], self._uploads[key]['size'], duration)
         self._grants[key] = {'access': 'Write', 'sas': sas, 'before': 'ReadyToUpload'}
         disk['properties']['diskState'] = 'ActiveUpload'
         return sas
@@ -263,11 +288,19 @@ class UploadMixin(object):
             if grant['access'] == 'Write':
                 size = self._uploads[key]['size']
                 footer = self._read_back(current['id'], grant['sas'], size - FOOTER, FOOTER)
+                blob_url = grant['sas'].split('?', 1)[0]
                 if footer[:8] != b'conectix':
-                    blob_url = grant['sas'].split('?', 1)[0]
                     raise ArmError(400, 'InvalidVhd', "The specified cookie value in VHD footer indicates that disk "
                                    "'%s' with blob %s is not a supported VHD. Disk is expected to have cookie value "
                                    "'conectix'." % (blob_url.rsplit('/', 1)[-1], blob_url))
+                current_size, disk_type = struct.unpack('>Q', footer[48:56])[0], struct.unpack('>I', footer[60:64])[0]
+                if current_size != size - FOOTER or disk_type != FIXED:
+                    # unsourced text
+                    raise ArmError(400, 'InvalidVhd', "The VHD footer of disk '%s' with blob %s describes a %s disk of "
+                                   "%d bytes, but the disk was created with uploadSizeBytes %d: upload a fixed VHD of "
+                                   "uploadSizeBytes - 512 (%d) bytes of data." % (
+                                       blob_url.rsplit('/', 1)[-1], blob_url, 'fixed' if disk_type == FIXED else
+                                       'non-fixed (type %d)' % disk_type, current_size, size, size - FOOTER))
                 self._uploads[key]['uploaded'] = True
                 current['properties']['diskState'] = 'Unattached'
             else:
