@@ -181,11 +181,11 @@ def test_upload_sizes_arm_refuses(client, arm):
         assert err.value.status_code == 400 and err.value.error.code == 'BadRequest'
         assert err.value.error.message == ('The upload size in bytes %d - 512 bytes for the VHD footer (%d in this '
                                            'case) must be a multiple of MiB.' % (size, size - 512))
-    for size in (19 * MIB + 512, 32 * 1024 ** 4 + MIB + 512):
+    for size in (19 * MIB + 512, 32767 * 1024 ** 3 + MIB + 512):
         with pytest.raises(HttpResponseError) as err:
             client.disks.begin_create_or_update('rg', 'bad', upload_disk(size))
         assert err.value.error.code == 'BadRequest' and '20972032' in err.value.error.message
-    for size in (20 * MIB + 512, 32 * 1024 ** 4 + 512):  # the limits themselves are fine
+    for size in (20 * MIB + 512, 32767 * 1024 ** 3 + 512):  # the limits themselves are fine (35183298347520)
         name = 'ok%d' % size
         assert client.disks.begin_create_or_update('rg', name, upload_disk(size)).result().disk_state == 'ReadyToUpload'
     with pytest.raises(HttpResponseError) as err:

@@ -55,7 +55,9 @@ GIB = 1024 ** 3
 FOOTER = 512
 FIXED = 2                                  # the VHD footer's disk type of a fixed disk
 UPLOAD_MIN = 20 * MIB + FOOTER             # 20972032
-UPLOAD_MAX = 32 * 1024 ** 4 + FOOTER       # 35183298347520
+# The spec's number, 35183298347520, which its words call "32 TiB + 512 bytes" but is 32,767 GiB + 512
+# (the largest managed disk); the number is what is kept.
+UPLOAD_MAX = 32767 * GIB + FOOTER          # 35183298347520
 UPLOAD_OPTIONS = ('upload', 'uploadpreparedsecure')
 NOT_A_SOURCE = ('ReadyToUpload', 'ActiveUpload')
 
@@ -176,7 +178,7 @@ class UploadMixin(object):
         if not UPLOAD_MIN <= size <= UPLOAD_MAX:
             # unsourced text (the limits are the spec's)
             raise bad_request('BadRequest', 'The upload size in bytes %d must be between %d (20 MiB + 512 bytes for '
-                              'the VHD footer) and %d (32 TiB + 512 bytes for the VHD footer).'
+                              'the VHD footer) and %d (32,767 GiB + 512 bytes for the VHD footer).'
                               % (size, UPLOAD_MIN, UPLOAD_MAX))
 
     def _upload_disk_props(self, disk, creation):
