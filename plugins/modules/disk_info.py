@@ -29,6 +29,8 @@ requirements:
   - azure-mgmt-compute >= 39.0.0 (Compute API versions 2026-04-01, 2026-03-02 and 2026-03-03)
 extends_documentation_fragment:
   - vmimage.azure.azure_auth
+  - vmimage.azure.attributes.info_module
+  - vmimage.azure.attributes.azure_group
 options:
   resource_group:
     description:
@@ -50,23 +52,6 @@ options:
         that value), as C(azure_rm_manageddisk_info) takes them. Tag names compare without case, values exactly.
     type: list
     elements: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: The module only reads.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-    details: The module changes nothing.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-  action_group:
-    description: Use C(group/vmimage.azure.azure) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership: [vmimage.azure.azure]
 notes:
   - A disk created without a Hyper-V generation reports none (RV(disks[].hyper_v_generation) is null); for the disks of
     a VM, RV(vm.hyper_v_generation) is the generation the VM runs as.

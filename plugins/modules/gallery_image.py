@@ -43,6 +43,8 @@ requirements:
   - azure-mgmt-compute >= 39.0.0 (gallery API version 2026-03-03)
 extends_documentation_fragment:
   - vmimage.azure.azure_auth
+  - vmimage.azure.attributes
+  - vmimage.azure.attributes.azure_group
 options:
   resource_group:
     description: Resource group of the gallery.
@@ -189,20 +191,7 @@ options:
     default: 1800
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Only GET requests are sent.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-  action_group:
-    description: Use C(group/vmimage.azure.azure) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership: [vmimage.azure.azure]
 seealso:
   - module: vmimage.azure.gallery
   - module: vmimage.azure.gallery_image_version

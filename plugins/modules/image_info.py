@@ -34,6 +34,8 @@ requirements:
   - azure-mgmt-compute >= 39.0.0 (Compute API versions 2026-04-01, 2026-03-02 and 2026-03-03)
 extends_documentation_fragment:
   - vmimage.azure.azure_auth
+  - vmimage.azure.attributes.info_module
+  - vmimage.azure.attributes.azure_group
 options:
   name:
     description:
@@ -87,23 +89,6 @@ options:
       - Public name of a community gallery (its prefix followed by a GUID, as shown in the portal), in O(location).
         Without O(gallery_image_name), lists its images.
     type: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: The module only reads.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-    details: The module changes nothing.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-  action_group:
-    description: Use C(group/vmimage.azure.azure) in C(module_defaults) to set defaults for this module.
-    support: full
-    membership: [vmimage.azure.azure]
 notes:
   - A Marketplace versions list is asked for with C($expand=properties); where Resource Manager does not expand it,
     the entries have only their id, URN, name and location (the other fields are null). Give O(version) (or

@@ -106,6 +106,7 @@ options:
     choices: [auto, raw, vpc, qcow2, vmdk, vhdx]
 extends_documentation_fragment:
   - ansible.builtin.files
+  - vmimage.azure.attributes
 requirements:
   - C(qemu-img) for input that is not raw or a fixed VHD (package C(qemu-utils) on Debian and
     Ubuntu, C(qemu-img) on RHEL and Fedora).
@@ -113,17 +114,9 @@ requirements:
     limits are set from Python.
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details: Reports what would change (RV(action), RV(virtual_size), the diff, file attributes) and writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
     details: Returns the format, disk type and virtual size before and after, and the file attributes that change.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Runs on the host that holds the image; a raw image needs a file system with sparse files for
     the in-place footer append to take no extra space.

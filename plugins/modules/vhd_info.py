@@ -28,24 +28,13 @@ description:
     get the error V(unsupported_format).
 author:
   - vmimage.azure maintainers (@vmimage)
+extends_documentation_fragment:
+  - vmimage.azure.attributes.info_module
 options:
   path:
     description: The disk image to inspect.
     type: path
     required: true
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-    details: The module only reads.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
-    details: The module changes nothing.
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 seealso:
   - module: vmimage.azure.vhd
 """

@@ -58,6 +58,8 @@ requirements:
   - azure-core >= 1.30.0
 extends_documentation_fragment:
   - vmimage.azure.azure_auth
+  - vmimage.azure.attributes
+  - vmimage.azure.attributes.azure_group
 options:
   path:
     description:
@@ -229,25 +231,12 @@ notes:
     source resumes it.
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
     details:
       - Reads the source and the blob's properties and page list; writes nothing.
       - For a managed disk, only GET requests; a resume reports RV(bytes_to_upload) as all the data (the pages on the
         disk can only be read once access is granted, which check mode does not do).
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
     details: The blob's (or disk's) upload state, fingerprint and size before and after (and the disk state).
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
-  action_group:
-    description: Use C(group/vmimage.azure.azure) in C(module_defaults) to set shared options.
-    support: full
-    membership:
-      - vmimage.azure.azure
 seealso:
   - module: vmimage.azure.vhd
   - module: vmimage.azure.vhd_info
