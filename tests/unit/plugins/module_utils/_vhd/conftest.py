@@ -30,8 +30,20 @@ class QemuImg:
     def __init__(self, exe):
         self.exe = exe
 
+    # qemu-img times its LUKS key derivation with the thread's CPU clock; where that clock is coarse (as in
+    # this project's VMs) a calibration round can measure 0 ms and qemu-img fails with this message. Only then
+    # is the same command tried again.
+    COARSE_CLOCK = 'Unable to get accurate CPU usage'
+
     def __call__(self, *args):
-        return subprocess.run([self.exe] + [str(a) for a in args], check=True, capture_output=True, text=True).stdout
+        argv = [self.exe] + [str(a) for a in args]
+        for dummy in range(50):
+            proc = subprocess.run(argv, capture_output=True, text=True)
+            if proc.returncode == 0 or self.COARSE_CLOCK not in proc.stderr:
+                break
+        if proc.returncode:
+            raise subprocess.CalledProcessError(proc.returncode, argv, proc.stdout, proc.stderr)
+        return proc.stdout
 
     def create(self, path, size, fmt='raw', *options):
         self('create', '-q', '-f', fmt, *options, path, size)
