@@ -79,6 +79,9 @@ class ComputeMixin(object):
         self._market = []          # marketplace image entries
         self._community = {}       # lower public gallery name -> {'location', 'gallery', 'images'}
         self.run_commands = []     # every run command received: vm, command_id, script, parameters
+        # generalize answers 200 but the instance view shows OSState/generalized only once this is False again
+        # (a generalization Azure has not finished); tests of waiting for it set it.
+        self.hold_generalize = False
 
     # --- ids and lookups -------------------------------------------------------------------------
     def _rid(self, rg, segment, name):
@@ -356,6 +359,14 @@ class ComputeMixin(object):
             if vm is None:
                 raise KeyError(vm_id)
             self._vm_state[lower(vm['id'])]['generalized'] = generalized
+
+    def release_generalize(self):
+        """Let generalizations held by ``hold_generalize`` show in the instance view (and stop holding)."""
+        with self._lock:
+            self.hold_generalize = False
+            for state in self._vm_state.values():
+                if state.pop('generalize_held', False):
+                    state['generalized'] = True
 
     # --- builders --------------------------------------------------------------------------------
     def _new_disk(self, rg, name, location, sku, size_gb, creation, os_type, hyper_v, tags):
@@ -880,7 +891,10 @@ class ComputeMixin(object):
                 raise conflict('OperationNotAllowed', "Operation 'generalize' is not allowed on VM '%s' since the VM "
                                "is running. Please stop the VM (Generalize requires the VM to be powered off)."
                                % vm['name'])
-            state['generalized'] = True
+            if self.hold_generalize:
+                state['generalize_held'] = True
+            else:
+                state['generalized'] = True
             return 200, None, {}
         if action == 'runcommand':
             return self._run_command(ctx, vm, state)
@@ -933,10 +947,19 @@ class ComputeMixin(object):
         record = {'vm': vm['id'], 'command_id': command_id, 'script': script, 'parameters': parameters}
         self.run_commands.append(record)
         handler = self.run_command_handler
-        stdout, stderr = ('', '') if handler is None else handler(copy.deepcopy(vm), command_id, script, parameters)
+        # A handler returns (stdout, stderr) or (stdout, stderr, exit status). An agent that fails the command is
+        # arm.inject('lro_failed', path=r'/runCommand$', code=..., message=...).
+        answer = ('', '') if handler is None else handler(copy.deepcopy(vm), command_id, script, parameters)
+        stdout, stderr = answer[0], answer[1]
+        status = answer[2] if len(answer) > 2 else 0
         stdout = (stdout or '')[-RUN_COMMAND_OUTPUT_LIMIT:]
         stderr = (stderr or '')[-RUN_COMMAND_OUTPUT_LIMIT:]
-        if os_type == 'linux':
+        if os_type == 'linux' and status:
+            # The Run Command extension's words for a script that exits non-zero; the operation still succeeds.
+            value = [{'code': 'ProvisioningState/succeeded', 'level': 'Info', 'displayStatus': 'Provisioning succeeded',
+                      'message': 'Enable failed: failed to execute command: command terminated with exit status=%d'
+                                 '\n[stdout]\n%s\n[stderr]\n%s' % (status, stdout, stderr)}]
+        elif os_type == 'linux':
             # The Linux agent reports both streams in one status, as real calls show.
             value = [{'code': 'ProvisioningState/succeeded', 'level': 'Info', 'displayStatus': 'Provisioning succeeded',
                       'message': 'Enable succeeded: \n[stdout]\n%s\n[stderr]\n%s' % (stdout, stderr)}]
