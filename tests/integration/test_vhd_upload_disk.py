@@ -26,6 +26,7 @@ from ansible_collections.vmimage.azure.tests.integration.armtools import arm_req
 from ansible_collections.vmimage.azure.tests.support.arm_fake import AzuriteUploads, fixtures
 from ansible_collections.vmimage.azure.tests.support.azurite import API_VERSION
 from ansible_collections.vmimage.azure.tests.support.faultproxy import FaultProxy
+from ansible_collections.vmimage.azure.tests.support.procs import descendants
 
 arm_uploads = fixtures.arm_uploads
 
@@ -109,24 +110,6 @@ def test_four_step_idempotence_content_and_only_gets_when_unchanged(arm, uploads
     assert len(uploads.granted) == granted  # not even a SAS: the blob is not touched
 
 
-def _descendants(pid):
-    children = {}
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open('/proc/%s/stat' % entry) as f:
-                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 @pytest.fixture
 def killed_playbook(arm_fake_server, upload_playbook_command, tmp_path):
     """``run(tasks, proxy, after)``: start the tasks in ansible-playbook (the environment of
@@ -147,7 +130,7 @@ def killed_playbook(arm_fake_server, upload_playbook_command, tmp_path):
         try:
             assert proxy.wait_forwarded(after, timeout=120), 'the upload did not start'
         finally:
-            for pid in [proc.pid] + _descendants(proc.pid):
+            for pid in [proc.pid] + descendants(proc.pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

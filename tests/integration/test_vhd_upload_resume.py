@@ -20,6 +20,7 @@ import pytest
 
 from ansible_collections.vmimage.azure.tests.support.azurite import API_VERSION
 from ansible_collections.vmimage.azure.tests.support.faultproxy import FaultProxy
+from ansible_collections.vmimage.azure.tests.support.procs import descendants
 
 MIB = 1024 * 1024
 MODULE = 'vmimage.azure.vhd_upload'
@@ -75,25 +76,6 @@ def test_permanent_failure_leaves_a_resumable_blob(azurite_http, fixed_vhd, uplo
     assert blob(azurite_http, 'permanent.vhd').download_blob().readall() == src.read_bytes()
 
 
-def _descendants(pid):
-    """Process ids of every descendant of ``pid`` (from /proc)."""
-    children = {}
-    for entry in os.listdir('/proc'):
-        if entry.isdigit():
-            try:
-                with open('/proc/%s/stat' % entry) as f:
-                    ppid = int(f.read().rsplit(')', 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    out, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
 def _kill_part_way(playbook_command, azurite, src, name, tmp_path, after=6):
     """Start an upload through a slow proxy, SIGKILL the whole ansible process group once ``after``
     pages were written; return how many Put Page requests reached Azurite."""
@@ -107,7 +89,7 @@ def _kill_part_way(playbook_command, azurite, src, name, tmp_path, after=6):
             assert proxy.wait_forwarded(after, timeout=120), 'the upload did not start'
         finally:
             # ansible-playbook and the module process below it (the tree, whatever its groups).
-            for pid in [proc.pid] + _descendants(proc.pid):
+            for pid in [proc.pid] + descendants(proc.pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -254,15 +254,20 @@ def step_agent_service(plan, step):
                 if active else 'the agent service is not running')
 
 
+def _rule_or_option(plan, step, option, key, yes):
+    """Whether to act: the module option ``option`` when set (``yes`` means act), else the guest's
+    waagent.conf ``key``; the step records which rule applied."""
+    choice = plan.params.get(option) or 'auto'
+    if choice == 'auto':
+        step.rule = plan.conf.rule(key)
+        return plan.conf.switch(key)
+    step.rule = '%s=%s (module option)' % (option, choice)
+    return choice == yes
+
+
 def step_ssh_host_keys(plan, step):
     key = 'Provisioning.RegenerateSshHostKeyPair'
-    choice = plan.params.get('ssh_host_keys') or 'auto'
-    if choice == 'auto':
-        remove = plan.conf.switch(key)
-        step.rule = plan.conf.rule(key)
-    else:
-        remove = choice == 'remove'
-        step.rule = 'ssh_host_keys=%s (module option)' % choice
+    remove = _rule_or_option(plan, step, 'ssh_host_keys', key, 'remove')
     ssh_dir = plan.conf.get('OS.SshDir')
     if not remove:
         step.why = ('host keys kept: the agent regenerates them only when %s=y; cloud-init (ssh_deletekeys) '
@@ -411,13 +416,7 @@ def step_dhcp_hostname(plan, step):
 
 def step_root_password(plan, step):
     key = 'Provisioning.DeleteRootPassword'
-    choice = plan.params.get('root_password') or 'auto'
-    if choice == 'auto':
-        lock = plan.conf.switch(key)
-        step.rule = plan.conf.rule(key)
-    else:
-        lock = choice == 'lock'
-        step.rule = 'root_password=%s (module option)' % choice
+    lock = _rule_or_option(plan, step, 'root_password', key, 'lock')
     shadow = plan.conf.get('OS.PasswordPath')
     if not lock:
         step.why = 'root password kept (%s=n)' % key
