@@ -84,6 +84,7 @@ sysdeps:
 	command -v git >/dev/null || missing+=(git); \
 	command -v prlimit >/dev/null || missing+=(util-linux); \
 	command -v shellcheck >/dev/null || missing+=(shellcheck); \
+	command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap); \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv); \
 	if [ $${#missing[@]} -gt 0 ]; then \
 		command -v apt-get >/dev/null || { echo "missing: $${missing[*]} (install them; no apt-get here)" >&2; exit 1; }; \

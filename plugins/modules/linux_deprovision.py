@@ -257,7 +257,7 @@ ARGSPEC = dict(
     shutdown=dict(type='bool', default=False),
     shutdown_delay=dict(type='int', default=60),
     ssh_host_keys=dict(type='str', default='auto', choices=['auto', 'remove', 'keep']),
-    root_password=dict(type='str', default='auto', choices=['auto', 'lock', 'keep']),
+    root_password=dict(type='str', default='auto', choices=['auto', 'lock', 'keep'], no_log=False),
     waagent_conf=dict(type='str', default='/etc/waagent.conf'),
     skip=dict(type='list', elements='str', default=[], choices=list(service.STEPS)),
 )
