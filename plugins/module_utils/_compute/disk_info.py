@@ -19,10 +19,6 @@ from ansible_collections.vmimage.azure.plugins.module_utils._compute.common impo
 GIB = 1024 ** 3
 
 
-def _text(value):
-    return None if value is None else str(getattr(value, 'value', value))
-
-
 def normalize(disk, role=None, lun=None):
     """The fields the module returns, from a Disk model (or its JSON)."""
     body = disk if isinstance(disk, dict) else wire(disk)

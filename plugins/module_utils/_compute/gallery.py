@@ -139,11 +139,6 @@ def feature_set(features):
     return frozenset((_feature_key(f.get('name')), str(f.get('value') or '').lower()) for f in features or ())
 
 
-def security_type_of(features):
-    """The value of the SecurityType feature, or None."""
-    return next((f.get('value') for f in features or () if _feature_key(f.get('name')) == 'securitytype'), None)
-
-
 def wanted_features(given, current, creating, generation):
     """The features a definition should end with: ``given`` (a list of {name, value}, or None when
     the option is omitted), with a SecurityType kept or defaulted when the list does not name one.
@@ -324,7 +319,7 @@ def _read_gallery(client, rg, gallery_name):
     return get_or_none(client.galleries.get, rg, gallery_name)
 
 
-def _gallery_not_found(rg, gallery_name):
+def gallery_not_found(rg, gallery_name):
     return ComputeError("Gallery '%s' was not found in resource group '%s'. Create it first (vmimage.azure.gallery) or "
                         'correct gallery_name.' % (gallery_name, rg), code='gallery_not_found')
 
@@ -421,7 +416,7 @@ def check_definition(after, name):
         raise ComputeError("Gallery image definition '%s': architecture Arm64 needs hyper_v_generation V2 (Arm64 VMs "
                            'boot only with UEFI, generation 2). Set hyper_v_generation to V2.' % name,
                            code='arm64_needs_gen2')
-    preflight.check_security(security_type_of(after.get('features')), generation, 'gallery',
+    preflight.check_security(preflight.definition_security_type(after.get('features')), generation, 'gallery',
                              "gallery image definition '%s' (features SecurityType)" % name)
 
 
@@ -434,7 +429,7 @@ def plan_image(client, subscription_id, params):
         if absent:
             return dict(action='none', resource_group=rg, gallery_name=gallery_name, name=name, before={}, after={},
                         current={})
-        raise _gallery_not_found(rg, gallery_name)
+        raise gallery_not_found(rg, gallery_name)
     current = get_or_none(client.gallery_images.get, rg, gallery_name, name)
     before = normalize_image(current)
     base = dict(resource_group=rg, gallery_name=gallery_name, name=name, before=before, current=before)
@@ -461,7 +456,7 @@ def plan_image(client, subscription_id, params):
     if immutable:
         for key in ('id', 'provisioning_state'):
             after.pop(key, None)
-        if 'hyper_v_generation' in immutable and security_type_of(params.get('features')) is None:
+        if 'hyper_v_generation' in immutable and preflight.definition_security_type(params.get('features')) is None:
             # A new generation and no SecurityType asked for: the new definition gets what a new one
             # gets (the old SecurityType, perhaps Azure's default, may not fit the new generation).
             kept = [f for f in after.get('features') or () if _feature_key(f.get('name')) != 'securitytype']

@@ -35,6 +35,7 @@ import time
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import ids
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.lro import OperationTimeout
 from ansible_collections.vmimage.azure.plugins.module_utils._compute import preflight
+from ansible_collections.vmimage.azure.plugins.module_utils._compute.gallery import gallery_not_found
 from ansible_collections.vmimage.azure.plugins.module_utils._compute.common import (
     ComputeError, get_or_none, is_blob_url, same_location, wire)
 
@@ -523,9 +524,8 @@ def _publishing(params):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ComputeError('publishing_profile.target_regions lists %s more than once.' % ', '.join(twice))
-    for key in ('replica_count',):
-        if pp.get(key) is not None and pp[key] < 1:
-            raise ComputeError('publishing_profile.%s must be 1 or more, not %d.' % (key, pp[key]))
+    if pp.get('replica_count') is not None and pp['replica_count'] < 1:
+        raise ComputeError('publishing_profile.replica_count must be 1 or more, not %d.' % pp['replica_count'])
     for index, region in enumerate(regions or []):
         if region.get('regional_replica_count') is not None and region['regional_replica_count'] < 1:
             raise ComputeError('publishing_profile.target_regions[%d].regional_replica_count must be 1 or more.' % index)
@@ -655,8 +655,7 @@ def read_definition(client, rg, gallery, image):
     if definition is not None:
         return definition
     if get_or_none(client.galleries.get, rg, gallery) is None:
-        raise ComputeError("Gallery '%s' was not found in resource group '%s'. Create it first (vmimage.azure.gallery) "
-                           'or correct gallery_name.' % (gallery, rg), code='gallery_not_found')
+        raise gallery_not_found(rg, gallery)
     raise ComputeError("Gallery image definition '%s' was not found in gallery '%s' (resource group '%s'). Create it "
                        'first (vmimage.azure.gallery_image) or correct gallery_image_name.' % (image, gallery, rg),
                        code='definition_not_found')

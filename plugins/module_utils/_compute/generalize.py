@@ -424,10 +424,8 @@ def run(client, subscription_id, params, check_mode, wait, sleep=time.sleep, clo
         return dict(result, changed=False, os_state='generalized', power_state=vm['power'], os_type=vm['os_type'])
     after = dict(os_state='generalized', power_state='deallocated')
     if check_mode:
-        backups = [dict(lun=b['lun'], disk_id=b['disk_id'], snapshot_id=b['snapshot_id'], action=b['action'])
-                   for b in planned['backups']]
         return dict(changed=True, vm_id=vm['id'], guest=planned['guest'], os_type=vm['os_type'], steps=planned['steps'],
-                    backups=backups, guest_output=None, guest_result=None, diff=dict(before=before, after=after),
+                    backups=_public_backups(planned['backups']), guest_output=None, guest_result=None, diff=dict(before=before, after=after),
                     os_state=before['os_state'], power_state=vm['power'])
     result = apply(client, planned, wait, sleep, clock)
     return dict(result, changed=True, os_type=vm['os_type'], diff=dict(before=before, after=after),
