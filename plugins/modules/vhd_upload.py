@@ -464,8 +464,6 @@ from ansible_collections.vmimage.azure.plugins.module_utils._storage import stat
 from ansible_collections.vmimage.azure.plugins.module_utils._storage import upload as _upload
 from ansible_collections.vmimage.azure.plugins.module_utils._vhd.errors import VhdError
 
-# Default of merge_gap: the engine's (plan.MERGE_GAP), documented above as 65536.
-MERGE_GAP = getattr(_plan, 'MERGE_GAP', 65536)
 
 ARGSPEC = dict(
     path=dict(type='path', required=True, aliases=['src']),
@@ -492,7 +490,7 @@ ARGSPEC = dict(
     overwrite=dict(type='str', choices=list(_state.OVERWRITE_CHOICES)),
     force=dict(type='bool', default=False),
     break_lease=dict(type='bool', default=False),
-    merge_gap=dict(type='int', default=MERGE_GAP),
+    merge_gap=dict(type='int', default=_plan.MERGE_GAP),  # documented above as 65536
     content_md5=dict(type='bool', default=False),
     retry_total=dict(type='int', default=5),
     retry_backoff_factor=dict(type='float', default=0.8),
@@ -513,6 +511,8 @@ def overwrite_option(overwrite, force, default='different'):
 
 # Options of the blob destination only; the managed-disk destination refuses them when set.
 BLOB_ONLY = ('create_container', 'break_lease', 'content_md5')
+# Options of the managed-disk destination only; a blob destination refuses them when set.
+DISK_ONLY = ('sku', 'os_type', 'hyper_v_generation', 'security_type')
 
 
 def register_sas(azure):
@@ -522,31 +522,20 @@ def register_sas(azure):
     return register
 
 
-def disk_main(azure, params):
-    """vhd_upload with a managed-disk destination (``disk_name``)."""
-    for name in BLOB_ONLY:
-        if params[name]:
-            azure.fail('%s applies to a blob destination only, not to a managed disk (disk_name).' % name,
+def checked_destination_options(azure, params):
+    """Fail on an option of the other destination, or on a managed-disk option out of range."""
+    if params['disk_name']:
+        for name in BLOB_ONLY:
+            if params[name]:
+                azure.fail('%s applies to a blob destination only, not to a managed disk (disk_name).' % name,
+                           code='invalid_option')
+        if params['access_duration'] < 60:
+            azure.fail('access_duration must be at least 60 seconds, not %d.' % params['access_duration'],
                        code='invalid_option')
-    if not params['resource_group']:
-        azure.fail('disk_name needs resource_group.', code='invalid_option')
-    if params['access_duration'] < 60:
-        azure.fail('access_duration must be at least 60 seconds, not %d.' % params['access_duration'],
-                   code='invalid_option')
-    try:
-        result = _disk.upload_to_disk(azure.compute(), azure.resolved().subscription_id, params['path'], params,
-                                      check_mode=azure.check_mode, wait=azure.wait, secret=register_sas(azure))
-    except VhdError as exc:
-        azure.fail(exc.message, code=exc.code, problems=exc.problems)
-    except OSError as exc:
-        azure.fail('Cannot read %s: %s; give the path of a readable fixed VHD.' % (params['path'], exc.strerror or exc))
-    except ComputeError as exc:
-        azure.fail(str(exc), code=exc.code, **getattr(exc, 'result', {}))
-    except (_upload.UploadError, _state.UploadConflict) as exc:
-        azure.fail(str(exc), **exc.result)
-    except Exception as exc:  # only main() turns exceptions into failures
-        azure.fail(exc, **getattr(exc, 'result', {}))
-    azure.exit(**result)
+        return
+    for name in DISK_ONLY:
+        if params[name]:
+            azure.fail('%s applies to a managed disk (disk_name) only, not to a blob.' % name, code='invalid_option')
 
 
 def main():
@@ -574,18 +563,20 @@ def main():
                                                'never' if params['disk_name'] else 'different')
     except ValueError as exc:
         azure.fail(str(exc), code='invalid_option')
-    if params['disk_name']:
-        disk_main(azure, params)
-    for name in ('sku', 'os_type', 'hyper_v_generation', 'security_type'):
-        if params[name]:
-            azure.fail('%s applies to a managed disk (disk_name) only, not to a blob.' % name, code='invalid_option')
+    checked_destination_options(azure, params)
     try:
-        result = _upload.upload_vhd(params['path'], params, check_mode=azure.check_mode,
-                                    token_credential=azure.credential)
+        if params['disk_name']:
+            result = _disk.upload_to_disk(azure.compute(), azure.resolved().subscription_id, params['path'], params,
+                                          check_mode=azure.check_mode, wait=azure.wait, secret=register_sas(azure))
+        else:
+            result = _upload.upload_vhd(params['path'], params, check_mode=azure.check_mode,
+                                        token_credential=azure.credential)
     except VhdError as exc:
         azure.fail(exc.message, code=exc.code, problems=exc.problems)
     except OSError as exc:
         azure.fail('Cannot read %s: %s; give the path of a readable fixed VHD.' % (params['path'], exc.strerror or exc))
+    except ComputeError as exc:  # the managed-disk preflight
+        azure.fail(str(exc), code=exc.code, **getattr(exc, 'result', {}))
     except (_upload.UploadError, _state.UploadConflict, _client.ClientOptionsError) as exc:
         azure.fail(str(exc), **exc.result)
     except Exception as exc:  # only main() turns exceptions into failures

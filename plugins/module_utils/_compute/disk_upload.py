@@ -66,7 +66,6 @@ def normalize(disk):
     creation = props.get('creationData', {})
     tags = body.get('tags') or {}
     low = dict((k.lower(), v) for k, v in tags.items())
-    size = low.get(_state.SIZE_KEY)
     return dict(
         id=body.get('id'), name=body.get('name'), location=body.get('location'),
         disk_state=props.get('diskState'), create_option=creation.get('createOption'),
@@ -76,7 +75,6 @@ def normalize(disk):
         disk_size_bytes=props.get('diskSizeBytes'), provisioning_state=props.get('provisioningState'),
         managed_by=body.get('managedBy'), tags=tags,
         state=low.get(_state.STATE_KEY), fingerprint=low.get(_state.FINGERPRINT_KEY),
-        recorded_size=int(size) if size and str(size).isdigit() else None,
     )
 
 
@@ -237,13 +235,6 @@ def _revoke(client, params, wait):
         return False, describe_error(exc)
 
 
-def _scan(source):
-    try:
-        return source.plan()
-    except _plan.Changed as exc:
-        raise _upload.SourceChanged('The source changed while it was scanned (%s); run the task again.' % exc) from None
-
-
 def _access_sentence(revoked, why, duration):
     if revoked:
         return 'Write access to the disk was revoked.'
@@ -302,7 +293,7 @@ def _upload_to_disk(client, subscription_id, path, options, check_mode, wait, se
         result['disk_id'] = before.get('id')
         location = options.get('location') or before.get('location') or resource_group_location(
             client, subscription_id, rg)
-        plan = _scan(source)  # the fingerprint: always before the first write
+        plan = _upload.scan(source)  # the fingerprint: always before the first write
         action = decide(before, plan.fingerprint, size, overwrite, label)
         if action in ('none', 'resume', 'finish'):
             wanted = dict(location=options.get('location'), sku=options.get('sku'), os_type=options.get('os_type'),

@@ -186,6 +186,14 @@ def _lease_lost_error(exc):
                      % (_error_code(exc) or type(exc).__name__))
 
 
+def scan(source):
+    """``source.plan()`` (a ``plan.Scanner``), a change of the source during the scan raised as SourceChanged."""
+    try:
+        return source.plan()
+    except _plan.Changed as exc:
+        raise SourceChanged('The source changed while it was scanned (%s); run the task again.' % exc) from None
+
+
 class StateStore:
     """Where an upload keeps its state (``state.metadata``: state, fingerprint, size) on the destination.
 
@@ -254,10 +262,7 @@ class PageWriter:
     @property
     def plan(self):
         """The scan result (scans the source now if that has not happened yet)."""
-        try:
-            return self.source.plan()
-        except _plan.Changed as exc:
-            raise SourceChanged('The source changed while it was scanned (%s); run the task again.' % exc) from None
+        return scan(self.source)
 
     def _write_kwargs(self):
         """Extra keyword arguments of every write (the blob uploader's lease)."""
