@@ -8,12 +8,11 @@ deprovision detached and the guest powers itself off a moment later (a timer her
 guest's answer is what the Windows script prints for each Sysprep end state."""
 from __future__ import annotations
 
-import json
 import threading
 
-import pytest
-
+from ansible_collections.vmimage.azure.plugins.module_utils._guest import scripts
 from ansible_collections.vmimage.azure.tests.integration.armtools import check, methods
+from ansible_collections.vmimage.azure.tests.support import powershell
 
 STARTED = ('VMIMAGE_GENERALIZE {"outcome": "started", "message": "waagent -force -deprovision starts in 30 seconds; '
            'the VM powers off when it is done", "waagent": "/usr/sbin/waagent", "deprovision": "-deprovision", '
@@ -226,35 +225,9 @@ def test_bad_input_fails_before_any_write(arm, arm_playbook):
 
 # --- Windows ---------------------------------------------------------------------------------------------
 
-def _windows_scripts():
-    try:
-        from ansible_collections.vmimage.azure.plugins.module_utils._guest import scripts
-    except ImportError as exc:
-        pytest.skip('plugins/module_utils/_guest/scripts.py (the Windows script) is not there: %s' % exc)
-    return scripts
-
-
-def _render(scripts, result):
-    """What the Windows script prints for ``result``, as scripts.parse_result reads it back.
-
-    The Windows script is another file's; its own renderer is used when it has one, otherwise its
-    marker followed by the JSON. A rendering parse_result does not read back skips the test."""
-    for name in ('format_result', 'result_line', 'render_result'):
-        render = getattr(scripts, name, None)
-        if callable(render):
-            text = render(result)
-            break
-    else:
-        marker = next((getattr(scripts, n) for n in dir(scripts) if n.endswith('MARKER')
-                       and isinstance(getattr(scripts, n), str)), None)
-        if marker is None:
-            pytest.skip('_guest/scripts.py has no result renderer nor *MARKER constant to build a Windows answer with')
-        text = '%s%s%s' % (marker, '' if marker.endswith(' ') else ' ', json.dumps(result))
-    text = 'Sysprep progress...\n' + (text if isinstance(text, str) else '\n'.join(text)) + '\n'
-    parsed = scripts.parse_result(text) or {}
-    if parsed.get('image_state') != result['image_state']:
-        pytest.skip('cannot build an answer that _guest/scripts.parse_result reads back (%r)' % parsed)
-    return text
+def _render(result):
+    """What the Windows script prints for ``result``: some progress, then its result line."""
+    return 'Sysprep progress...\n' + scripts.format_result_line(result) + '\n'
 
 
 def _result(image_state, failed, outcome, message, log_tail=''):
@@ -262,28 +235,10 @@ def _result(image_state, failed, outcome, message, log_tail=''):
             'log_tail': log_tail, 'prechecks': [], 'steps': []}
 
 
-def _parse_powershell(text):
-    try:
-        import tree_sitter
-        import tree_sitter_powershell
-    except ImportError as exc:
-        pytest.skip('tree-sitter-powershell is not installed (tests/requirements.txt): %s' % exc)
-    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
-    return parser.parse(text.encode('utf-8'))
-
-
-def _errors(node):
-    if node.type == 'ERROR' or node.is_missing:
-        yield node
-    for child in node.children:
-        yield from _errors(child)
-
-
 def test_windows_sysprep_then_power_off_deallocate_generalize(arm, arm_playbook):
-    scripts = _windows_scripts()
     from ansible_collections.vmimage.azure.plugins.module_utils._guest import sysprep
     vm = arm.add_vm('rg', 'win', os_type='Windows', data_disks=(8,))
-    good = _render(scripts, _result(sysprep.GOOD_STATE, False, 'generalized', 'Sysprep generalized Windows.'))
+    good = _render(_result(sysprep.GOOD_STATE, False, 'generalized', 'Sysprep generalized Windows.'))
     arm.run_command_handler = lambda vm, command_id, script, parameters: (good, '')
     (r0,) = arm_playbook([gen(name='win')])[0]
     assert r0['changed'] and not r0.get('failed'), r0
@@ -295,24 +250,21 @@ def test_windows_sysprep_then_power_off_deallocate_generalize(arm, arm_playbook)
     assert command['command_id'] == 'RunPowerShellScript'
     # timeout 30 (at most 120): the script's own wait is half of it.
     assert command['script'] == list(scripts.windows_run_command_script(15, shutdown=False))
-    tree = _parse_powershell('\n'.join(command['script']))
-    bad = list(_errors(tree.root_node))
-    assert not bad, ['%s at %s' % (n.type, n.start_point) for n in bad[:5]]
+    assert powershell.problems(powershell.new_parser(), '\n'.join(command['script'])) == []
 
 
 def test_every_other_sysprep_end_state_fails_and_leaves_the_vm_running(arm, arm_playbook):
-    scripts = _windows_scripts()
     from ansible_collections.vmimage.azure.plugins.module_utils._guest import sysprep
     ends = [s for s in sysprep.IMAGE_STATES if s != sysprep.GOOD_STATE] + ['IMAGE_STATE_MADE_UP']
     answers = {}
     for index, state in enumerate(ends):
         name = 'win%d' % index
         arm.add_vm('rg', name, os_type='Windows')
-        answers[name] = _render(scripts, _result(state, True, 'sysprep_failed', sysprep.outcome(state)['message'],
-                                                 log_tail='2026-01-01 Error SYSPRP tail of setupact.log %d' % index))
+        answers[name] = _render(_result(state, True, 'sysprep_failed', sysprep.outcome(state)['message'],
+                                        log_tail='2026-01-01 Error SYSPRP tail of setupact.log %d' % index))
     # A script that claims success from a state that is not the good one is not believed either.
     arm.add_vm('rg', 'liar', os_type='Windows')
-    answers['liar'] = _render(scripts, _result('IMAGE_STATE_COMPLETE', False, 'generalized', 'all good'))
+    answers['liar'] = _render(_result('IMAGE_STATE_COMPLETE', False, 'generalized', 'all good'))
     arm.run_command_handler = lambda vm, command_id, script, parameters: (answers[vm['name']], '')
     names = sorted(answers)
     results = dict(zip(names, arm_playbook([gen(name=n, backup=False) for n in names])[0]))
