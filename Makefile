@@ -85,6 +85,9 @@ sysdeps:
 	command -v prlimit >/dev/null || missing+=(util-linux); \
 	command -v shellcheck >/dev/null || missing+=(shellcheck); \
 	command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap); \
+	command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86); \
+	command -v debugfs >/dev/null || [ -x /usr/sbin/debugfs ] || [ -x /sbin/debugfs ] || missing+=(e2fsprogs); \
+	command -v ssh-keygen >/dev/null || missing+=(openssh-client); \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv); \
 	if [ $${#missing[@]} -gt 0 ]; then \
 		command -v apt-get >/dev/null || { echo "missing: $${missing[*]} (install them; no apt-get here)" >&2; exit 1; }; \

@@ -52,6 +52,10 @@ VARIANT = 'minbase'
 # python3-cffi-backend-api-min/-max, which only python3-cffi-backend provides, so it is named here.
 PACKAGES = ('waagent', 'cloud-init', 'openssh-server', 'systemd-sysv', 'sudo', 'isc-dhcp-client', 'ifupdown',
             'iproute2', 'netbase', 'python3-cffi-backend')
+# What a bootable disk adds (scripts/debian_disk.py, issue 10's main job and molecule): Debian's cloud
+# kernel (Hyper-V and virtio drivers), GRUB for BIOS boot (Azure Generation 1) and chrony, which the
+# Hyper-V PTP clock needs; all of it as a VM running elsewhere already has it before prepare_linux.
+BOOT_PACKAGES = ('linux-image-cloud-amd64', 'grub-pc', 'chrony')
 USER = 'azureuser'
 HOSTNAME = 'debian12-build'
 # What an Azure VM's own resolv.conf says (the platform's DNS); the host's is never copied in.

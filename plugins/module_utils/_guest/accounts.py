@@ -14,6 +14,7 @@ runs at shutdown is written from the same facts. Nothing here reads a file or ru
 
 from __future__ import annotations
 
+import os
 import re
 
 # A user name userdel accepts (shadow-utils' default pattern, with its optional trailing $).
@@ -196,4 +197,11 @@ def deferred_unit(user, userdel, sed, true, sudoers, backups):
         stops.append("ExecStop=-%s -i -e '/^%s[[:space:]]/d' %s" % (sed, pattern, ' '.join(sudoers)))
     if backups:
         stops.append("ExecStop=-%s -i -e '/^%s:/d' %s" % (sed, pattern, ' '.join(backups)))
+    groups = [path for path in backups if os.path.basename(path).startswith(('group', 'gshadow'))]
+    if groups:
+        # The user out of the member lists of every other group (and gshadow's admin lists): first,
+        # middle, last or only member; written without backreferences, which systemd would unescape.
+        edits = ['s/:%s,/:/g' % pattern, 's/,%s,/,/g' % pattern, 's/,%s:/:/g' % pattern, 's/:%s:/::/g' % pattern,
+                 's/,%s$$//' % pattern, 's/:%s$$/:/' % pattern]
+        stops.append('ExecStop=-%s -i %s %s' % (sed, ' '.join("-e '%s'" % edit for edit in edits), ' '.join(groups)))
     return DEFERRED_UNIT.format(user=user, true=true, stops='\n'.join(stops))

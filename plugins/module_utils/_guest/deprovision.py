@@ -633,7 +633,8 @@ def step_user(plan, step):
         _scrub_sudoers(plan, step, user)
         for path in ('/var/spool/cron/crontabs/%s' % user, '/var/spool/cron/%s' % user):
             plan.remove(step, path, kinds=('file',))
-        _scrub(plan, step, user, _backups(plan), secret=True)
+        # Not planned from what the backups hold now: userdel writes them afresh, and a planned write
+        # would put the stale copies back over its. They are edited once it has run.
         plan.call(step, lambda: _scrub_backups_now(plan, user))
         step.why = 'userdel -r %s, then its rules out of the sudoers drop-ins and its lines out of the shadow-utils backups' % user
         return
@@ -670,11 +671,15 @@ def step_user(plan, step):
 
 
 def _scrub_backups_now(plan, user):
-    """After userdel: it saved the old files as passwd- ... with the user in them."""
-    for path in _backups(plan):
+    """After userdel: it saved the old files as passwd- ... with the user in them (and, in group- and
+    gshadow-, in other groups' member lists)."""
+    passwd, shadow, group, gshadow = _backups(plan)
+    for path, fields in ((passwd, None), (shadow, None), (group, (3,)), (gshadow, (2, 3))):
         text = plan.tree.read_or_none(path)
         if text is not None:
             after = accounts.drop_named(text, user)
+            if fields:
+                after = accounts.drop_from_groups(after, user, None, fields)
             if after != text:
                 plan.tree.write(path, after)
 

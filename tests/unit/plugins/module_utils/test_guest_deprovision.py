@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 
 import pytest
 
@@ -643,6 +644,43 @@ def test_online_other_user_is_removed_with_userdel(tmp_path):
     assert USER_HASH not in text(root, '/etc/shadow-')
 
 
+class UserdelRunner(FakeRunner):
+    """``userdel -r USER`` as shadow-utils does it: each account file saved as its ``-`` backup
+    first (with the user still in it), then the user out of the live files."""
+
+    def __init__(self, root):
+        super(UserdelRunner, self).__init__()
+        self.root = root
+
+    def __call__(self, argv):
+        if os.path.basename(argv[0]) == 'userdel':
+            user = argv[-1]
+            for name, fields in (('passwd', None), ('shadow', None), ('group', (3,)), ('gshadow', (2, 3))):
+                live = self.root / 'etc' / name
+                if live.exists():
+                    text = live.read_text()
+                    (self.root / 'etc' / (name + '-')).write_text(text)
+                    after = accounts.drop_named(text, user)
+                    live.write_text(accounts.drop_from_groups(after, user, None, fields) if fields else after)
+        return super(UserdelRunner, self).__call__(argv)
+
+
+def test_online_userdel_backups_are_its_own_without_the_user(tmp_path):
+    """userdel's fresh backups are kept (a planned rewrite from before it ran would put stale copies
+    back), with the user taken out of them afterwards, memberships of other groups too."""
+    root = debian_tree(tmp_path / 'root')
+    passwd = root / 'etc/passwd'
+    passwd.write_text(passwd.read_text() + 'ops:x:1001:1001::/home/ops:/bin/sh\n')  # not yet in the old passwd-
+    group = root / 'etc/group'
+    group.write_text(group.read_text().replace('\nsudo:x:27:', '\nsudo:x:27:ops,'))
+    result = online(root, UserdelRunner(root), env={'SUDO_USER': 'admin', 'LOGNAME': 'root'}, user='azureuser')
+    assert steps(result)['user']['changed']
+    backup = text(root, '/etc/passwd-')
+    assert 'ops:x:1001' in backup and 'azureuser' not in backup
+    assert 'azureuser' not in text(root, '/etc/group-') and 'sudo:x:27:ops' in text(root, '/etc/group-')
+    assert USER_HASH not in text(root, '/etc/shadow-')
+
+
 def test_online_without_systemd_cannot_defer(tmp_path):
     root = debian_tree(tmp_path / 'root')
     host = Host(run=FakeRunner(), env={'SUDO_USER': 'azureuser'}, euid=0, proc=str(tmp_path), pid=1, protected=[], systemd=False)
@@ -755,6 +793,25 @@ def test_deferred_unit_escapes_for_systemd_and_sed():
     assert "'/^build[.]user[$$][[:space:]]/d'" in body and '\\' not in body
     with pytest.raises(ValueError):
         accounts.deferred_unit('a b', '/usr/sbin/userdel', '/bin/sed', '/bin/true', [], [])
+
+
+def test_deferred_unit_sed_takes_the_user_out_of_every_backup(tmp_path):
+    """The unit's sed commands, run for real (systemd's $$ undone, its quoting split as systemd does)."""
+    import shlex
+    files = {'passwd-': 'root:x:0:0::/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\nbobby:x:1001:1001::/home/bobby:/bin/sh\n',
+             'group-': 'bob:x:1000:\nsudo:x:27:bob\nadm:x:4:bob,ann\nusers:x:100:ann,bob,bobby\nlast:x:5:ann,bob\nbobby:x:1001:\n',
+             'gshadow-': 'bob:!::\nsudo:*:bob:bob\nadm:*:ann,bob:bob,ann\n'}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    backups = [str(tmp_path / name) for name in files]
+    body = accounts.deferred_unit('bob', '/usr/sbin/userdel', 'sed', '/bin/true', [], backups)
+    seds = [line.split('=-', 1)[1] for line in body.splitlines() if line.startswith('ExecStop=-sed')]
+    assert len(seds) == 2
+    for command in seds:
+        subprocess.run(shlex.split(command.replace('$$', '$')), check=True)
+    assert (tmp_path / 'passwd-').read_text() == files['passwd-'].replace('bob:x:1000:1000::/home/bob:/bin/sh\n', '')
+    assert (tmp_path / 'group-').read_text() == 'sudo:x:27:\nadm:x:4:ann\nusers:x:100:ann,bobby\nlast:x:5:ann\nbobby:x:1001:\n'
+    assert (tmp_path / 'gshadow-').read_text() == 'sudo:*::\nadm:*:ann:ann\n'
 
 
 def test_module_documentation_matches_its_argument_spec(tmp_path):
