@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime
 import re
 import time
+from urllib.parse import urlsplit
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import ids
 from ansible_collections.vmimage.azure.plugins.module_utils._azure.lro import OperationTimeout
@@ -388,11 +389,23 @@ def resolve(client, subscription_id, resource_group, value, kinds, what):
 
 # --- the wanted state ----------------------------------------------------------------------------
 
+def blob_account(url):
+    """The storage account of a blob URL: the host's first label (https://ACCOUNT.blob.core.windows.net/...),
+    or, for an emulator's path-style URL (an IP address or localhost as host: Azurite), the first path segment."""
+    parts = urlsplit(url if '://' in url else 'https://' + url)
+    host = parts.hostname or ''
+    if host == 'localhost' or ':' in host or re.match(r'^[0-9.]+$', host):
+        segment = parts.path.lstrip('/').split('/', 1)[0]
+        if segment:
+            return segment
+    return host.split('.', 1)[0]
+
+
 def _storage_account(subscription_id, resource_group, given, url, what):
     """The resource id of the storage account holding ``url``: ``given`` (an id, or a name in
     ``resource_group``) is required, Azure needs it since 2025 and it cannot be derived reliably from
     the URL (the account may be in any resource group or subscription)."""
-    account = url.split('://', 1)[-1].split('.', 1)[0]
+    account = blob_account(url)
     if not given:
         raise ComputeError("%s is a VHD blob URL: give %s.storage_account_id too, the resource id (or, in resource_group, "
                            "the name) of storage account '%s' that holds it. Azure needs it with the URL."
