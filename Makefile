@@ -59,12 +59,13 @@ SANITY_SKIP :=
 SANITY_EXCLUDE := plugins/modules/win_sysprep.ps1
 
 .PHONY: help deps sysdeps venv node layout test test-fast sanity sanity-fast sanity-tree lint \
-	changelog-lint unit integration compat bench demo clean distclean
+	changelog-lint unit integration compat bench demo demo-vhd clean distclean
 
 help:
 	@echo 'make test        sanity, ansible-lint, unit and integration tests (what CI runs)'
 	@echo 'make test-fast   unit tests and a quick sanity subset'
-	@echo 'make demo        convert a generated disk to a fixed VHD and upload it to a local Azurite'
+	@echo 'make demo        the main job: a Debian 12 VM built, booted, prepared, generalized, uploaded to Azurite, booted again'
+	@echo 'make demo-vhd    only the VHD steps: a generated disk converted to a fixed VHD and uploaded to Azurite'
 	@echo 'make sanity | lint | unit | integration | compat | bench'
 	@echo 'make compat      unit tests and a smoke test under each older ansible-core ($(COMPAT_CORES))'
 	@echo 'make deps        system packages (apt-get, only if missing), .venv, Azurite, .build layout'
@@ -211,12 +212,19 @@ bench: deps
 	$(RUN_ENV) $(VPY) benchmarks/bench_arm.py $(BENCH_ARGS)
 
 # ---------------------------------------------------------------------------------------------
-# Demo: the VHD steps on a generated disk, uploaded to a local Azurite.
+# Demo: the main job (playbooks/build_local.yml): a Debian 12 VM built with debootstrap, booted with
+# qemu, prepared, generalized, converted, uploaded to a local Azurite, downloaded and booted again.
+# demo-vhd: only the VHD steps on a generated disk (no root, no qemu; seconds).
 
 demo: deps
 	@rm -rf $(BUILD)/demo/azurite
 	$(RUN_ENV) scripts/with_azurite.sh $(BUILD)/demo/azurite \
-		ansible-playbook playbooks/demo.yml -e demo_workdir=$(BUILD)/demo
+		ansible-playbook -i playbooks/inventory/localhost.yml playbooks/build_local.yml
+
+demo-vhd: deps
+	@rm -rf $(BUILD)/demo/azurite
+	$(RUN_ENV) scripts/with_azurite.sh $(BUILD)/demo/azurite \
+		ansible-playbook -i playbooks/inventory/localhost.yml playbooks/demo.yml -e demo_workdir=$(BUILD)/demo
 
 # ---------------------------------------------------------------------------------------------
 

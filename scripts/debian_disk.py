@@ -125,7 +125,9 @@ def stage_files(stage, rootfs, user, root_uuid, public_key):
     os.chmod(os.path.join(stage, ssh_dir), 0o700)
     os.chown(os.path.join(stage, ssh_dir), uid, gid)
     # cp -a copies the staging directories' own modes too: give them the tree's.
-    for rel in ('etc', 'etc/default', 'etc/network', 'etc/network/interfaces.d', 'etc/initramfs-tools', 'etc/initramfs-tools/conf.d', home.lstrip('/'), os.path.dirname(home.lstrip('/'))):
+    staged = ('etc', 'etc/default', 'etc/network', 'etc/network/interfaces.d', 'etc/initramfs-tools', 'etc/initramfs-tools/conf.d',
+              home.lstrip('/'), os.path.dirname(home.lstrip('/')))
+    for rel in staged:
         src, dst = os.path.join(rootfs, rel), os.path.join(stage, rel)
         if os.path.isdir(src) and os.path.isdir(dst):
             info = os.stat(src)

@@ -129,7 +129,7 @@ def test_introspection_of_the_installed_collection_finds_our_requirements(tmp_pa
 
 
 def _yaml_blocks(text):
-    return [block for block in re.findall(r'```yaml\n(.*?)```', text, flags=re.S)]
+    return list(re.findall(r'```yaml\n(.*?)```', text, flags=re.S))
 
 
 def _credential_types():

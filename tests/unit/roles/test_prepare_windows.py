@@ -269,8 +269,8 @@ def test_every_entry_names_a_checklist_item_that_has_a_switch():
 
 
 def test_each_checklist_item_is_carried_out_by_a_task():
-    modules = {_module(task) for _, task in TASKS}
-    scripts = {task[_module(task)].get('path') for _, task in TASKS if _module(task) == 'ansible.windows.win_powershell'}
+    modules = {_module(task) for _name, task in TASKS}
+    scripts = {task[_module(task)].get('path') for _name, task in TASKS if _module(task) == 'ansible.windows.win_powershell'}
     for item, action in ITEM_ACTIONS.items():
         assert action in (scripts if action.endswith('.ps1') else modules), (item, action)
     assert 'readiness.ps1' in scripts
@@ -290,7 +290,7 @@ def test_every_variable_is_prefixed_and_documented_with_its_default():
         assert spec['default'] == DEFAULTS[name], name
         assert isinstance(DEFAULTS[name], python_types[spec['type']]), name
     assert all(name.startswith('prepare_windows_') for name in VARS)
-    for _, task in TASKS:
+    for _name, task in TASKS:
         if 'register' in task:
             assert task['register'].startswith('prepare_windows_'), task
         for name in (task.get('ansible.builtin.set_fact') or {}):
@@ -321,7 +321,7 @@ def test_each_task_uses_an_installed_module_and_only_its_options(where, task):
 
 def test_every_win_powershell_script_exists_and_gets_the_parameters_it_declares():
     parser = new_parser()
-    for _, task in TASKS:
+    for _name, task in TASKS:
         module = _module(task)
         if module != 'ansible.windows.win_powershell':
             continue
