@@ -28,6 +28,9 @@ from pathlib import Path
 
 import pytest
 
+# What prepare_linux requires on Debian (no rootdelay: Debian's initramfs sleeps all of it).
+DEBIAN_CMDLINE = ['console=ttyS0,115200n8', 'earlyprintk=ttyS0']
+
 ROOT = Path(__file__).resolve().parents[2]
 HOST_FILES = ('/etc/hostname', '/etc/hosts', '/etc/fstab', '/etc/default/grub', '/etc/waagent.conf', '/etc/chrony/chrony.conf')
 FSTAB = ('# prepared elsewhere\nUUID=0a1b2c3d-1111-2222-3333-444455556666 / ext4 errors=remount-ro 0 1\n'
@@ -182,8 +185,8 @@ def test_prepare_debian12_tree_offline(tree_root, chroot_play):
         (t['task']['name'], r) for p in again['plays'] for t in p['tasks'] for r in t['hosts'].values() if r.get('changed')]
 
     check, _text = chroot_play({'tasks': [
-        {'name': 'In the chroot', 'vmimage.azure.linux_readiness': {}, 'register': 'inside'},
-        {'name': 'From the build host', 'vmimage.azure.linux_readiness': {'root': str(root)},
+        {'name': 'In the chroot', 'vmimage.azure.linux_readiness': {'cmdline_required': DEBIAN_CMDLINE}, 'register': 'inside'},
+        {'name': 'From the build host', 'vmimage.azure.linux_readiness': {'root': str(root), 'cmdline_required': DEBIAN_CMDLINE},
          'delegate_to': 'localhost', 'vars': {'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}},
     ]}, 'readiness')
     inside, outside = task_results(check, 'In the chroot')[0], task_results(check, 'From the build host')[0]
@@ -204,7 +207,7 @@ def test_prepare_debian12_tree_offline(tree_root, chroot_play):
     for driver in ('hv_vmbus.ko', 'hv_netvsc.ko', 'hv_storvsc.ko'):
         assert driver in listing
     grub = (root / 'etc/default/grub').read_text().splitlines()
-    assert 'GRUB_CMDLINE_LINUX="net.ifnames=0 console=ttyS0,115200n8 earlyprintk=ttyS0 rootdelay=300"' in grub
+    assert 'GRUB_CMDLINE_LINUX="net.ifnames=0 console=ttyS0,115200n8 earlyprintk=ttyS0"' in grub  # no rootdelay on Debian
     assert 'GRUB_CMDLINE_LINUX_DEFAULT=""' in grub
     assert 'GRUB_TERMINAL="serial console"' in grub and 'GRUB_TIMEOUT=5' in grub
     assert 'GRUB_SERIAL_COMMAND="serial --speed=115200 --unit=0 --word=8 --parity=no --stop=1"' in grub
