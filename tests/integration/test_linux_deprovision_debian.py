@@ -13,13 +13,14 @@ debootstrap (`make sysdeps`); without them the tests skip, which CI (CI=true) tu
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import socket
 from pathlib import Path
 
 import pytest
+
+from ansible_collections.vmimage.azure.tests.support import guests
 
 ROOT = Path(__file__).resolve().parents[2]
 USER = 'azureuser'
@@ -29,10 +30,7 @@ HOST_FILES = ('/etc/hostname', '/etc/hosts', '/etc/machine-id', '/var/lib/dbus/m
 
 
 def _debian_tree():
-    spec = importlib.util.spec_from_file_location('vmimage_debian_tree', str(ROOT / 'scripts' / 'debian_tree.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return guests.script('debian_tree')
 
 
 @pytest.fixture(scope='session')

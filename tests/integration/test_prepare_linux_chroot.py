@@ -17,7 +17,6 @@ converge, a second run that changes nothing, linux_readiness inside the chroot a
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -27,6 +26,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ansible_collections.vmimage.azure.tests.support import guests
 
 # What prepare_linux requires on Debian (no rootdelay: Debian's initramfs sleeps all of it).
 DEBIAN_CMDLINE = ['console=ttyS0,115200n8', 'earlyprintk=ttyS0']
@@ -38,10 +39,7 @@ FSTAB = ('# prepared elsewhere\nUUID=0a1b2c3d-1111-2222-3333-444455556666 / ext4
 
 
 def _debian_tree():
-    spec = importlib.util.spec_from_file_location('vmimage_debian_tree', str(ROOT / 'scripts' / 'debian_tree.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return guests.script('debian_tree')
 
 
 def _tool(name):
