@@ -59,15 +59,17 @@ SANITY_SKIP :=
 SANITY_EXCLUDE := plugins/modules/win_sysprep.ps1
 
 .PHONY: help deps sysdeps venv node layout test test-fast sanity sanity-fast sanity-tree lint \
-	changelog-lint unit integration compat bench demo demo-vhd clean distclean
+	changelog-lint unit integration molecule compat bench ee demo demo-vhd clean distclean
 
 help:
 	@echo 'make test        sanity, ansible-lint, unit and integration tests (what CI runs)'
 	@echo 'make test-fast   unit tests and a quick sanity subset'
 	@echo 'make demo        the main job: a Debian 12 VM built, booted, prepared, generalized, uploaded to Azurite, booted again'
 	@echo 'make demo-vhd    only the VHD steps: a generated disk converted to a fixed VHD and uploaded to Azurite'
-	@echo 'make sanity | lint | unit | integration | compat | bench'
+	@echo 'make sanity | lint | unit | integration | molecule | compat | bench'
+	@echo 'make molecule    Molecule scenarios of the roles: prepare_linux on a qemu Debian 12 VM and on a chroot tree (root)'
 	@echo 'make compat      unit tests and a smoke test under each older ansible-core ($(COMPAT_CORES))'
+	@echo 'make ee          the execution environment build context in .build/ee/context (ansible-builder create; no image)'
 	@echo 'make deps        system packages (apt-get, only if missing), .venv, Azurite, .build layout'
 	@echo 'make clean       remove .build and test output; make distclean also removes .venv and node_modules'
 
@@ -125,7 +127,7 @@ layout:
 # budget (not deps: apt-get or sudo may need the terminal).
 test:
 	@failed=(); summary=(); \
-	for stage in deps sanity lint unit integration compat; do \
+	for stage in deps sanity lint unit integration molecule compat; do \
 		echo "=== $$stage"; start=$$(date +%s); \
 		limit=(timeout --kill-after=30 $(STAGE_TIMEOUT)); [ "$$stage" != deps ] || limit=(); \
 		if "$${limit[@]}" $(MAKE) $$stage; then result=ok; else result=FAILED; failed+=($$stage); fi; \
@@ -182,6 +184,31 @@ unit: venv layout
 integration: deps
 	$(call run_pytest,tests/integration)
 
+# The roles' Molecule scenarios (roles/<role>/molecule/<scenario>), each `molecule test`: prepare_linux's
+# default (a qemu Debian 12 VM over SSH, about 6 minutes under TCG) and chroot (a Debian 12 tree through
+# community.general.chroot, about 3 minutes). They need root (debootstrap, loop devices, mount, chroot):
+# without it they are skipped, which fails under CI=true like a skipped test. Each runs in a private mount
+# namespace (the chroot scenario's binds of /proc, /sys and /dev end with it), with its working files
+# under .build/molecule. MOLECULE_SCENARIOS='prepare_linux:chroot' runs one.
+MOLECULE_SCENARIOS ?= prepare_linux:default prepare_linux:chroot
+
+molecule: deps layout
+	@if [ "$$(id -u)" -ne 0 ]; then \
+		echo "molecule: skipped, the scenarios need root (debootstrap, loop devices, mount, chroot)" >&2; \
+		case "$${CI:-}" in 1|true|yes) [ -n "$${VMIMAGE_ALLOW_SKIPS:-}" ] || { echo 'molecule: skipped under CI=true: failing' >&2; exit 1; };; esac; \
+		exit 0; \
+	fi; \
+	failed=(); for item in $(MOLECULE_SCENARIOS); do \
+		role=$${item%%:*}; scenario=$${item#*:}; start=$$(date +%s); \
+		echo "=== molecule: $$role/$$scenario"; \
+		if (cd roles/$$role && $(RUN_ENV) NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 \
+			MOLECULE_EPHEMERAL_DIRECTORY=$(BUILD)/molecule/$$role-$$scenario \
+			unshare --mount --propagation private $(VENV)/bin/molecule test -s $$scenario); then \
+			echo "=== molecule: $$role/$$scenario passed in $$(( $$(date +%s) - start )) s"; \
+		else failed+=($$role/$$scenario); fi; \
+	done; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "molecule: failed: $${failed[*]}" >&2; exit 1; fi
+
 # One venv per release (reused while the requirement files are unchanged); VMIMAGE_EXPECT_CORE
 # makes the smoke test check that ansible-playbook really is that release.
 compat: deps
@@ -211,6 +238,13 @@ bench: deps
 	$(RUN_ENV) $(VPY) benchmarks/bench_upload.py $(BENCH_ARGS)
 	@# bench_arm.py starts its own ARM fake.
 	$(RUN_ENV) $(VPY) benchmarks/bench_arm.py $(BENCH_ARGS)
+
+# The execution environment's build context (meta/execution-environment.yml, with the collection's
+# tarball built now); build the image from it with podman or docker, or `ansible-builder build`.
+ee: venv
+	@$(VPY) scripts/ee_context.py $(BUILD)/ee/context >/dev/null
+	@echo "build context in $(BUILD)/ee/context; build the image with:"
+	@echo "  podman build -f $(BUILD)/ee/context/Containerfile -t vmimage-azure-ee $(BUILD)/ee/context"
 
 # ---------------------------------------------------------------------------------------------
 # Demo: the main job (playbooks/build_local.yml): a Debian 12 VM built with debootstrap, booted with

@@ -6,16 +6,13 @@
 The definition's paths are relative to the collection's root: ansible-builder's introspection reads them
 that way from every installed collection, and that is how our requirements reach any execution
 environment that installs vmimage.azure. ansible-builder itself reads a definition's paths relative to
-the definition's folder, so it is run here on the file as seen from the collection's root: a staging
-folder with the definition, copies of requirements.txt and bindep.txt (ansible-builder copies a linked
-requirements file as a link, which would dangle in the context) and the collection's tarball, built
-here with ansible-galaxy and named as the definition's additional_build_files expects. `create` only
-writes the build context (no image, no network).
+the definition's folder, so scripts/ee_context.py (`make ee`) runs it on the file as seen from the
+collection's root, in a staging folder; these tests use that script, with the collection's tarball built
+here. `create` only writes the build context (no image, no network).
 """
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -25,11 +22,11 @@ import pytest
 import yaml
 
 from ansible_collections.vmimage.azure.plugins.module_utils._azure import auth
+from ansible_collections.vmimage.azure.tests.support import guests
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DEFINITION = ROOT / 'meta' / 'execution-environment.yml'
-TARBALL = '.build/ee/vmimage-azure.tar.gz'
 
 
 def _lines(path):
@@ -55,20 +52,10 @@ def collection_tarball(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def context(tmp_path_factory, collection_tarball):
-    builder = _builder()
-    stage = tmp_path_factory.mktemp('root')
-    shutil.copy(DEFINITION, stage / 'execution-environment.yml')
-    for name in ('requirements.txt', 'bindep.txt'):
-        shutil.copy(ROOT / name, stage / name)
-    (stage / TARBALL).parent.mkdir(parents=True)
-    shutil.copy(collection_tarball, stage / TARBALL)
-    out = tmp_path_factory.mktemp('ee') / 'context'
-    result = subprocess.run([str(builder), 'create', '-f', str(stage / 'execution-environment.yml'), '-c', str(out),
-                             '--output-filename', 'Containerfile'],
-                            cwd=stage, capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert 'No matches' not in result.stdout + result.stderr, result.stdout + result.stderr
-    return out
+    _builder()
+    ee_context = guests.script('ee_context')
+    out, _output = ee_context.create(str(tmp_path_factory.mktemp('ee') / 'context'), str(collection_tarball), str(BIN))
+    return Path(out)
 
 
 def test_the_definition_is_version_3_with_collection_root_paths():
@@ -173,10 +160,11 @@ def test_awx_built_in_azure_credential_is_read_by_the_collection():
     assert built_in <= {name for names in auth.ENV.values() for name in names}
 
 
-def test_the_job_templates_extra_vars_are_the_playbooks_variables():
-    text = (ROOT / 'docs' / 'awx.md').read_text(encoding='utf-8')
-    for prefix, playbook in (('capture_vm_', 'capture_vm.yml'), ('upload_vhd_', 'upload_vhd.yml')):
-        source = (ROOT / 'playbooks' / playbook).read_text(encoding='utf-8')
+@pytest.mark.parametrize('doc, prefixes', [('docs/awx.md', ('capture_vm_', 'upload_vhd_')), ('README.md', ('capture_vm_',))])
+def test_the_job_templates_extra_vars_are_the_playbooks_variables(doc, prefixes):
+    text = (ROOT / doc).read_text(encoding='utf-8')
+    for prefix in prefixes:
+        source = (ROOT / 'playbooks' / (prefix.rstrip('_') + '.yml')).read_text(encoding='utf-8')
         (extra,) = [yaml.safe_load(block) for block in _yaml_blocks(text) if block.startswith(prefix)]
         for name in extra:
-            assert name.startswith(prefix) and re.search(r'\b%s\b' % name, source), (playbook, name)
+            assert name.startswith(prefix) and re.search(r'\b%s\b' % name, source), (doc, name)
