@@ -175,8 +175,11 @@ def test_prepare_debian12_tree_offline(tree_root, chroot_play):
     assert [line for line in report if line.startswith('skipped: ')] == [
         'skipped: grub.cfg not regenerated: there is no /boot/grub/grub.cfg (GRUB is not installed in this tree yet); '
         'grub-install and update-grub read /etc/default/grub when it is']
-    regenerated = task_results(converge, 'Regenerate the initramfs')
+    regenerated = task_results(converge, 'Regenerate the initramfs (wait for it)')
     assert regenerated and regenerated[0]['changed'] and regenerated[0]['cmd'] == ['update-initramfs', '-u', '-k', 'all']
+    assert regenerated[0]['finished'] and regenerated[0]['rc'] == 0
+    # it ran in the background; its job file and directory are gone from the tree
+    assert not (root / 'tmp/vmimage-azure-prepare-linux-async').exists() and not (root / 'root/.ansible_async').exists()
 
     again, _text = chroot_play(role, 'idempotence')
     assert again['stats']['tree']['changed'] == 0, [

@@ -185,6 +185,15 @@ def test_linux_guest_deprovisions_with_shutdown_then_waits_for_a_controller_side
     assert result['method'] == 'linux_deprovision' and result['powered_off'] and result['target'] == 'guest'
 
 
+def test_deprovision_user_without_a_user_to_remove_fails_before_anything_runs(tmp_path, stubbed):
+    env, log = stubbed
+    run = run_guest(tmp_path, env, dict(generalize_deprovision_user=True, generalize_poweroff_check='true'))
+    assert run.rc != 0
+    failed = [r for n, r in run.guest if r.get('failed')]
+    assert failed and 'there is no user to remove: set generalize_user' in failed[-1]['msg'], run.guest
+    assert calls(log) == []
+
+
 def test_a_check_that_never_passes_fails_after_the_timeout(tmp_path, stubbed):
     env = stubbed[0]
     run = run_guest(tmp_path, env, dict(generalize_poweroff_delay=1, generalize_poweroff_timeout=2,
