@@ -16,7 +16,7 @@ JOBS ?= 2
 PYTEST_ARGS ?=
 BENCH_ARGS ?= --quick
 # Upper bound for each stage of `make test`, in seconds.
-STAGE_TIMEOUT ?= 1500
+STAGE_TIMEOUT ?= 2400
 # Extra arguments for ansible-test sanity, e.g. SANITY_ARGS='--test pylint'.
 SANITY_ARGS ?=
 
@@ -185,8 +185,8 @@ integration: deps
 	$(call run_pytest,tests/integration)
 
 # The roles' Molecule scenarios (roles/<role>/molecule/<scenario>), each `molecule test`: prepare_linux's
-# default (a qemu Debian 12 VM over SSH, about 6 minutes under TCG) and chroot (a Debian 12 tree through
-# community.general.chroot, about 3 minutes). They need root (debootstrap, loop devices, mount, chroot):
+# default (a qemu Debian 12 VM over SSH, about 10 minutes under TCG) and chroot (a Debian 12 tree through
+# community.general.chroot, under 2 minutes). They need root (debootstrap, loop devices, mount, chroot):
 # without it they are skipped, which fails under CI=true like a skipped test. Each runs in a private mount
 # namespace (the chroot scenario's binds of /proc, /sys and /dev end with it), with its working files
 # under .build/molecule. MOLECULE_SCENARIOS='prepare_linux:chroot' runs one.
