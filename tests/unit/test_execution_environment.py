@@ -41,19 +41,18 @@ def _builder():
 
 
 @pytest.fixture(scope='module')
-def collection_tarball(tmp_path_factory):
-    out = tmp_path_factory.mktemp('galaxy')
-    result = subprocess.run([str(BIN / 'ansible-galaxy'), 'collection', 'build', '--force', '--output-path', str(out), str(ROOT)],
-                            capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    (tarball,) = out.glob('vmimage-azure-*.tar.gz')
-    return tarball
+def ee_context():
+    return guests.script('ee_context')
 
 
 @pytest.fixture(scope='module')
-def context(tmp_path_factory, collection_tarball):
+def collection_tarball(tmp_path_factory, ee_context):
+    return Path(ee_context.build_tarball(str(tmp_path_factory.mktemp('galaxy')), str(BIN)))
+
+
+@pytest.fixture(scope='module')
+def context(tmp_path_factory, collection_tarball, ee_context):
     _builder()
-    ee_context = guests.script('ee_context')
     out, _output = ee_context.create(str(tmp_path_factory.mktemp('ee') / 'context'), str(collection_tarball), str(BIN))
     return Path(out)
 
