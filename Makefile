@@ -32,6 +32,8 @@ SANITY_HOME := $(BUILD)/home
 AZURITE_DIR := tests/azurite
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := $(AZURITE_DIR)/node_modules/.installed
+# What the package managers print (apt-get, pip), shown only when they fail.
+LOGS := $(BUILD)/logs
 
 # Environment for everything that imports or runs the collection (pytest, ansible-playbook).
 RUN_ENV := env PATH="$(VENV)/bin:$$PATH" PYTHONPATH="$(COLLECTIONS)" \
@@ -59,7 +61,7 @@ SANITY_SKIP :=
 SANITY_EXCLUDE := plugins/modules/win_sysprep.ps1
 
 .PHONY: help deps sysdeps venv node layout test test-fast sanity sanity-fast sanity-tree lint \
-	changelog-lint unit integration molecule compat bench ee demo demo-vhd clean distclean
+	changelog-lint docs-lint docs docs-check unit integration molecule compat bench ee demo demo-vhd clean distclean
 
 help:
 	@echo 'make test        sanity, ansible-lint, unit and integration tests (what CI runs)'
@@ -67,6 +69,7 @@ help:
 	@echo 'make demo        the main job: a Debian 12 VM built, booted, prepared, generalized, uploaded to Azurite, booted again'
 	@echo 'make demo-vhd    only the VHD steps: a generated disk converted to a fixed VHD and uploaded to Azurite'
 	@echo 'make sanity | lint | unit | integration | molecule | compat | bench'
+	@echo 'make docs        the HTML documentation site (antsibull-docs) in .build/docs; make docs-check also tests it in headless Chromium'
 	@echo 'make molecule    Molecule scenarios of the roles: prepare_linux on a qemu Debian 12 VM and on a chroot tree (root)'
 	@echo 'make compat      unit tests and a smoke test under each older ansible-core ($(COMPAT_CORES))'
 	@echo 'make ee          the execution environment build context in .build/ee/context (ansible-builder create; no image)'
@@ -92,27 +95,27 @@ sysdeps:
 	command -v debugfs >/dev/null || [ -x /usr/sbin/debugfs ] || [ -x /sbin/debugfs ] || missing+=(e2fsprogs); \
 	command -v ssh-keygen >/dev/null || missing+=(openssh-client); \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv); \
-	if [ $${#missing[@]} -gt 0 ]; then \
-		command -v apt-get >/dev/null || { echo "missing: $${missing[*]} (install them; no apt-get here)" >&2; exit 1; }; \
-		sudo=; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
-		echo "installing system packages: $${missing[*]}"; \
-		$$sudo apt-get update -qq; \
-		$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$${missing[@]}"; \
-	fi
+	scripts/apt_install.sh $(LOGS)/apt.log "$${missing[@]}"
 
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): requirements.txt tests/requirements.txt | sysdeps
-	[ -x $(VPY) ] || $(PYTHON) -m venv $(VENV)
-	$(VPY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r tests/requirements.txt
-	touch $@
+	@echo "python: installing requirements.txt and tests/requirements.txt into .venv (about 40 s the first time; output in $(LOGS)/pip.log)"
+	@mkdir -p $(LOGS); start=$$(date +%s); \
+	{ [ -x $(VPY) ] || $(PYTHON) -m venv $(VENV); } >$(LOGS)/pip.log 2>&1 && \
+	$(VPY) -m pip install --disable-pip-version-check --upgrade pip >>$(LOGS)/pip.log 2>&1 && \
+	$(VPY) -m pip install --disable-pip-version-check -r requirements.txt -r tests/requirements.txt >>$(LOGS)/pip.log 2>&1 || \
+		{ echo "pip failed; its output, from $(LOGS)/pip.log:" >&2; cat $(LOGS)/pip.log >&2; exit 1; }; \
+	echo "python: done in $$(( $$(date +%s) - start )) s"
+	@touch $@
 
 node: $(NODE_STAMP)
 
 $(NODE_STAMP): $(AZURITE_DIR)/package.json $(AZURITE_DIR)/package-lock.json | sysdeps
-	npm ci --prefix $(AZURITE_DIR) --no-audit --no-fund --loglevel=error
-	touch $@
+	@echo "node: installing Azurite with npm ci into $(AZURITE_DIR)/node_modules (about 15 s)"
+	@start=$$(date +%s); npm ci --prefix $(AZURITE_DIR) --no-audit --no-fund --loglevel=error --silent; \
+	echo "node: done in $$(( $$(date +%s) - start )) s"
+	@touch $@
 
 # pytest and ansible-playbook import the collection as ansible_collections.vmimage.azure.
 layout:
@@ -127,7 +130,7 @@ layout:
 # budget (not deps: apt-get or sudo may need the terminal).
 test:
 	@failed=(); summary=(); \
-	for stage in deps sanity lint unit integration molecule compat; do \
+	for stage in deps sanity lint docs-check unit integration molecule compat; do \
 		echo "=== $$stage"; start=$$(date +%s); \
 		limit=(timeout --kill-after=30 $(STAGE_TIMEOUT)); [ "$$stage" != deps ] || limit=(); \
 		if "$${limit[@]}" $(MAKE) $$stage; then result=ok; else result=FAILED; failed+=($$stage); fi; \
@@ -166,11 +169,18 @@ sanity-fast: sanity-tree
 	$(call run_sanity,$(SANITY_FAST))
 
 # NO_COLOR unless on a terminal: ansible-lint colours its output even into CI logs.
-lint: venv changelog-lint
+lint: venv changelog-lint docs-lint
 	[ -t 1 ] || export NO_COLOR=1; $(RUN_ENV) $(VENV)/bin/ansible-lint --profile production
 
 changelog-lint: venv
 	$(VENV)/bin/antsibull-changelog lint
+
+# The plugins' and roles' documentation as docs.ansible.com would build it: markup, links to other
+# plugins and options (O(), RV(), M()...), the extra docs in docs/docsite. Runs on the collection as
+# Ansible finds it (.build/collections).
+docs-lint: venv layout
+	cd $(COLLECTION_LINK) && $(RUN_ENV) $(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs \
+		--validate-collection-refs all --disallow-unknown-collection-refs --check-extra-docs-refs .
 
 # pytest exits 5 when it collects nothing: that is a failure here too, with a clear message.
 define run_pytest
@@ -179,9 +189,11 @@ define run_pytest
 endef
 
 unit: venv layout
+	@echo "unit tests: about 40 s on 2 cores"
 	$(call run_pytest,tests/unit)
 
 integration: deps
+	@echo "integration tests: about 25 minutes on 2 cores (Azurite, the ARM fake, ansible-playbook runs, qemu VMs); the first file takes a minute or two"
 	$(call run_pytest,tests/integration)
 
 # The roles' Molecule scenarios (roles/<role>/molecule/<scenario>), each `molecule test`: prepare_linux's
@@ -245,6 +257,18 @@ ee: venv
 	@$(VPY) scripts/ee_context.py $(BUILD)/ee/context >/dev/null
 	@echo "build context in $(BUILD)/ee/context; build the image with:"
 	@echo "  podman build -f $(BUILD)/ee/context/Containerfile -t vmimage-azure-ee $(BUILD)/ee/context"
+
+# ---------------------------------------------------------------------------------------------
+# Documentation: the collection's HTML site (antsibull-docs, as docs.ansible.com builds it) in
+# .build/docs, then docs-check opens its vhd_upload page in headless Chromium (Debian's chromium,
+# installed when missing) and checks what it rendered; the screenshot is left in .build/docs.
+
+docs: venv layout
+	@$(RUN_ENV) scripts/build_docs.sh
+
+docs-check: docs
+	@command -v chromium >/dev/null || scripts/apt_install.sh $(LOGS)/apt-chromium.log chromium
+	$(call run_pytest,tests/docs)
 
 # ---------------------------------------------------------------------------------------------
 # Demo: the main job (playbooks/build_local.yml): a Debian 12 VM built with debootstrap, booted with
