@@ -49,7 +49,8 @@ class _FileProgress:
         for nodeid in nodeids:
             path = nodeid.split('::', 1)[0]
             self.total[path] = self.total.get(path, 0) + 1
-        self.terminal.write_line('%d tests in %d files; a line as each file finishes' % (len(nodeids), len(self.total)))
+        self.terminal.write_line('%d tests in %d file%s; a line as each file finishes' % (
+            len(nodeids), len(self.total), '' if len(self.total) == 1 else 's'))
 
     def pytest_collection_finish(self, session):
         self._expect([item.nodeid for item in session.items])
