@@ -160,7 +160,7 @@ options:
       - What to do when the blob (or managed disk) exists.
       - V(never) leaves a complete upload of the same source alone (and resumes an interrupted one)
         but fails when the blob holds anything else.
-      - V(different) replaces a blob that holds anything but a complete upload of this source.
+      - V(different) also resumes an interrupted upload of the same source, and replaces a blob that holds anything else.
       - V(always) uploads everything again into a recreated blob.
       - When not set, V(different), or V(always) with O(force=true).
       - For a managed disk (O(disk_name)) the default is V(never), and replacing means deleting the disk and creating
