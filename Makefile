@@ -71,7 +71,7 @@ SANITY_EXCLUDE := plugins/modules/win_sysprep.ps1
 	changelog-lint docs-lint docs docs-check unit integration molecule compat bench ee demo demo-vhd clean distclean
 
 help:
-	@echo 'make test        sanity, ansible-lint, unit and integration tests (what CI runs)'
+	@echo 'make test        every test, what CI runs (.ci/run sets CI=true): sanity, linters, docs site, unit, integration, Molecule, compat'
 	@echo 'make test-fast   unit tests and a quick sanity subset'
 	@echo 'make demo        the main job: a Debian 12 VM built, booted, prepared, generalized, uploaded to Azurite, booted again'
 	@echo 'make demo-vhd    only the VHD steps: a generated disk converted to a fixed VHD and uploaded to Azurite'
