@@ -30,7 +30,6 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = 'skipped under CI, where every test must run: %s' % reason
 
 
-
 class _FileProgress:
     """A line per test file once all its tests have run: with pytest-xdist the controller prints only
     dots, and a stage of several minutes must show where it is. Registered on the controller only."""
