@@ -185,8 +185,10 @@ changelog-lint: venv
 
 # The plugins' and roles' documentation as docs.ansible.com would build it: markup, links to other
 # plugins and options (O(), RV(), M()...), the extra docs in docs/docsite. Runs on the collection as
-# Ansible finds it (.build/collections).
+# Ansible finds it (.build/collections). About 3 minutes: checking the references to other collections
+# (the migration guide names azure.azcollection's options) loads the docs of every installed collection.
 docs-lint: venv layout
+	@echo 'docs lint: antsibull-docs lint-collection-docs (about 3 minutes)'
 	cd $(COLLECTION_LINK) && $(RUN_ENV) $(VENV)/bin/antsibull-docs lint-collection-docs --plugin-docs \
 		--validate-collection-refs all --disallow-unknown-collection-refs --check-extra-docs-refs .
 
