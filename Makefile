@@ -107,7 +107,7 @@ sysdeps:
 venv: $(VENV_STAMP)
 
 $(VENV_STAMP): requirements.txt tests/requirements.txt | sysdeps
-	@echo "python: installing requirements.txt and tests/requirements.txt into .venv (about 40 s the first time; output in $(LOGS)/pip.log)"
+	@echo "python: installing requirements.txt and tests/requirements.txt into .venv (about a minute the first time; output in $(LOGS)/pip.log)"
 	@mkdir -p $(LOGS); start=$$(date +%s); \
 	{ [ -x $(VPY) ] || $(PYTHON) -m venv $(VENV); } >$(LOGS)/pip.log 2>&1 && \
 	$(VPY) -m pip install --disable-pip-version-check --upgrade pip >>$(LOGS)/pip.log 2>&1 && \
@@ -203,7 +203,7 @@ unit: venv layout
 	$(call run_pytest,tests/unit)
 
 integration: deps
-	@echo "integration tests: about 25 minutes on 2 cores (Azurite, the ARM fake, ansible-playbook runs, qemu VMs); the first file takes a minute or two"
+	@echo "integration tests: about 20 minutes on 2 cores (Azurite, the ARM fake, ansible-playbook runs, qemu VMs); the first file takes a minute or two"
 	$(call run_pytest,tests/integration)
 
 # The roles' Molecule scenarios (roles/<role>/molecule/<scenario>), each `molecule test`: prepare_linux's
