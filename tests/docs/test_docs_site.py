@@ -15,7 +15,6 @@ Without Chromium the browser tests skip, which fails under CI=true (tests/confte
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shutil
@@ -28,6 +27,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
+
+from ansible_collections.vmimage.azure.tests.support.plugin_docs import assigned_text, assigned_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / '.build' / 'docs'
@@ -45,20 +46,8 @@ TYPE_NAMES = {'str': 'string', 'int': 'integer', 'bool': 'boolean', 'dict': 'dic
 # --- reading the documentation sources ------------------------------------------------------------
 
 def module_docs(path):
-    """DOCUMENTATION, EXAMPLES and RETURN of a module file, parsed (EXAMPLES as text too)."""
-    found = {}
-    for node in ast.parse(path.read_text(encoding='utf-8')).body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-            if node.targets[0].id in ('DOCUMENTATION', 'EXAMPLES', 'RETURN'):
-                found[node.targets[0].id] = node.value.value
-    return found
-
-
-def fragment_options(path):
-    for node in ast.walk(ast.parse(path.read_text(encoding='utf-8'))):
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], 'id', '') == 'DOCUMENTATION':
-            return yaml.safe_load(node.value.value)['options']
-    raise AssertionError('no DOCUMENTATION in %s' % path)
+    """DOCUMENTATION, EXAMPLES and RETURN of a module file, as text."""
+    return {name: assigned_text(path, name) for name in ('DOCUMENTATION', 'EXAMPLES', 'RETURN')}
 
 
 def words(text):
@@ -333,7 +322,7 @@ def test_authentication_guide_names_every_auth_option():
     rows = page.find_all('table')[0].find_all('tr')
     first_cells = [words(r.find_all('td')[0].text()) for r in rows if r.find_all('td')]
     names = set(n.strip() for cell in first_cells for n in cell.split(','))
-    expected = set(fragment_options(ROOT / 'plugins' / 'doc_fragments' / 'azure_auth.py'))
+    expected = set(assigned_yaml(ROOT / 'plugins' / 'doc_fragments' / 'azure_auth.py', 'DOCUMENTATION', 'ModuleDocFragment')['options'])
     expected |= {'account_key', 'sas_token', 'connection_string', 'blob_url', 'account_url'}
     assert expected <= names, 'auth options missing from the table: %s' % sorted(expected - names)
 

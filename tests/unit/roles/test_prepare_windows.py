@@ -8,7 +8,6 @@ tree-sitter-powershell, its Jinja through ansible-playbook on localhost, ansible
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -24,6 +23,7 @@ import yaml
 from ansible.playbook.block import Block
 from ansible.playbook.task import Task
 
+from ansible_collections.vmimage.azure.tests.support.plugin_docs import assigned_yaml
 from ansible_collections.vmimage.azure.tests.support.powershell import new_parser, node_text, parse, problems, walk
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -153,17 +153,6 @@ def _module_path(fqcn):
     return INSTALLED / namespace / collection / 'plugins' / 'modules' / (name + '.py')
 
 
-def _assigned(path, variable, class_name=None):
-    tree = ast.parse(path.read_text(encoding='utf-8'))
-    body = tree.body
-    if class_name:
-        body = next(node.body for node in body if isinstance(node, ast.ClassDef) and node.name == class_name)
-    for node in body:
-        if isinstance(node, ast.Assign) and any(getattr(target, 'id', None) == variable for target in node.targets):
-            return yaml.safe_load(node.value.value)
-    raise AssertionError('%s has no %s' % (path, variable))
-
-
 def _fragment_options(name):
     parts = name.split('.')
     if len(parts) >= 3:
@@ -174,11 +163,11 @@ def _fragment_options(name):
         fragment = parts[0]
         attribute = parts[1].upper() if len(parts) > 1 else 'DOCUMENTATION'
         directory = CORE_FRAGMENTS
-    return (_assigned(directory / (fragment + '.py'), attribute, 'ModuleDocFragment') or {}).get('options', {})
+    return (assigned_yaml(directory / (fragment + '.py'), attribute, 'ModuleDocFragment') or {}).get('options', {})
 
 
 def _documented_options(fqcn):
-    documentation = _assigned(_module_path(fqcn), 'DOCUMENTATION')
+    documentation = assigned_yaml(_module_path(fqcn), 'DOCUMENTATION')
     options = dict(documentation.get('options') or {})
     fragments = documentation.get('extends_documentation_fragment') or []
     for fragment in [fragments] if isinstance(fragments, str) else fragments:
