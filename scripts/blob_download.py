@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Download a page blob to a sparse local file: only the page ranges the service holds are fetched
-and written, the rest stays a hole. The main job (playbooks/build_local.yml) uses it to get back the
+(4 MiB at a time, eight at once) and written, the rest stays a hole. The main job (playbooks/build_local.yml) uses it to get back the
 VHD it uploaded and boot what Azure would receive.
 
 The connection string is read from AZURE_STORAGE_CONNECTION_STRING (never from the command line, so
@@ -19,8 +19,10 @@ import json
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 CHUNK = 4 * 1024 * 1024
+WORKERS = 8
 
 
 def main(argv=None):
@@ -45,17 +47,19 @@ def main(argv=None):
         for page in client.list_page_ranges():
             if not page.cleared:
                 ranges.append((page.start, page.end + 1))
-        written = 0
+        chunks = [(offset, min(CHUNK, end - offset)) for start, end in ranges for offset in range(start, end, CHUNK)]
         partial = args.dest + '.partial'
         with open(partial, 'wb') as handle:
             handle.truncate(size)
-            for start, end in ranges:
-                for offset in range(start, end, CHUNK):
-                    length = min(CHUNK, end - offset)
-                    data = client.download_blob(offset=offset, length=length).readall()
-                    handle.seek(offset)
-                    handle.write(data)
-                    written += len(data)
+
+            def fetch(chunk):
+                offset, length = chunk
+                data = client.download_blob(offset=offset, length=length).readall()
+                os.pwrite(handle.fileno(), data, offset)
+                return len(data)
+
+            with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+                written = sum(pool.map(fetch, chunks))
         os.replace(partial, args.dest)
     except AzureError as exc:
         print('blob_download.py: %s failed: %s' % (args.blob, type(exc).__name__), file=sys.stderr)

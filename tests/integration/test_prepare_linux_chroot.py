@@ -10,9 +10,11 @@ kernel command line with net.ifnames=0 and crashkernel=auto, a persistent-net ru
 
 ansible-playbook runs under `unshare --mount --propagation private`, with /proc, /sys and /dev bound into
 the tree inside that namespace only (update-initramfs needs them; they vanish with the namespace). Then:
-converge, a second run that changes nothing, linux_readiness inside the chroot and from the build host
+the four runs below, linux_readiness inside the chroot and from the build host
 (root=<tree>) reporting every item ready, the tree checked file by file, and the build host untouched
-(hostname, no process left with its root in the tree, no mount left below it).
+(hostname, no process left with its root in the tree, no mount left below it). The runs are
+community.crypto's proof: check mode (which writes nothing in the tree and shows the GRUB diff), apply,
+check mode, apply -> changed, changed, not changed, not changed.
 """
 from __future__ import annotations
 
@@ -58,6 +60,24 @@ def host_state():
                 state[path] = hashlib.sha256(handle.read()).hexdigest()
         except OSError as exc:
             state[path] = 'unreadable: %s' % exc.strerror
+    return state
+
+
+def tree_state(tree):
+    """Every file, link and directory below the tree's /etc and /boot: kind, mode and content (or link target)."""
+    state = {}
+    for top in ('etc', 'boot'):
+        for dirpath, dirnames, filenames in os.walk(str(tree / top)):
+            for name in dirnames + filenames:
+                path = os.path.join(dirpath, name)
+                info = os.lstat(path)
+                if os.path.islink(path):
+                    state[path] = ('link', os.readlink(path))
+                elif os.path.isdir(path):
+                    state[path] = ('dir', info.st_mode)
+                else:
+                    with open(path, 'rb') as handle:
+                        state[path] = ('file', info.st_mode, hashlib.sha256(handle.read()).hexdigest())
     return state
 
 
@@ -118,19 +138,19 @@ def tree_root(tmp_path, debian12_boot_tar):
 
 @pytest.fixture
 def chroot_play(tmp_path, tree_root):
-    """``play(tasks_or_roles) -> (json callback output, text)``: one ansible-playbook against the tree through
+    """``play(tasks_or_roles, name, *options) -> (json callback output, text)``: one ansible-playbook against the tree through
     the chroot connection, in a private mount namespace with /proc, /sys and /dev bound into the tree."""
     inventory = tmp_path / 'inventory.ini'
     inventory.write_text('[trees]\ntree ansible_host=%s ansible_connection=community.general.chroot '
                          'ansible_python_interpreter=/usr/bin/python3\n' % tree_root)
     playbook_tool = _tool('ansible-playbook')
 
-    def play(body, name):
+    def play(body, name, *options):
         playbook = tmp_path / ('%s.yml' % name)
         playbook.write_text(json.dumps([dict({'hosts': 'trees', 'gather_facts': True}, **body)]))
         script = ('set -e; for fs in proc sys dev; do mount --bind /$fs "$1/$fs"; done; shift; exec "$@"')
         argv = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', str(tree_root),
-                playbook_tool, '-i', str(inventory), str(playbook)]
+                playbook_tool, '-i', str(inventory), str(playbook)] + list(options)
         env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.builtin.json', ANSIBLE_NOCOLOR='1',
                    ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_COLLECTIONS_PATH=str(ROOT / '.build' / 'collections'))
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False, timeout=900)
@@ -167,6 +187,16 @@ def test_prepare_debian12_tree_offline(tree_root, chroot_play):
     assert initrd.is_file()
     role = {'roles': [{'role': 'vmimage.azure.prepare_linux'}]}
 
+    # community.crypto's proof: check mode, apply, check mode, apply -> changed, changed, not changed, not changed
+    before = tree_state(root)
+    preview, _text = chroot_play(role, 'check', '--check', '--diff')
+    assert preview['stats']['tree']['failures'] == 0 and preview['stats']['tree']['changed'] > 0
+    assert tree_state(root) == before  # check mode wrote nothing
+    grub_diff = task_results(preview, 'Set the command lines, serial console and timeout in the GRUB defaults')[0]['diff']
+    grub_diff = grub_diff[0] if isinstance(grub_diff, list) else grub_diff
+    assert 'GRUB_CMDLINE_LINUX="net.ifnames=0 crashkernel=auto"' in grub_diff['before']
+    assert 'GRUB_CMDLINE_LINUX="net.ifnames=0 console=ttyS0,115200n8 earlyprintk=ttyS0"' in grub_diff['after']
+
     converge, _text = chroot_play(role, 'converge')
     assert converge['stats']['tree']['failures'] == 0 and converge['stats']['tree']['changed'] > 0
     report = task_results(converge, 'Report each item')[0]['msg']
@@ -181,9 +211,10 @@ def test_prepare_debian12_tree_offline(tree_root, chroot_play):
     # it ran in the background; its job file and directory are gone from the tree
     assert not (root / 'tmp/vmimage-azure-prepare-linux-async').exists() and not (root / 'root/.ansible_async').exists()
 
-    again, _text = chroot_play(role, 'idempotence')
-    assert again['stats']['tree']['changed'] == 0, [
-        (t['task']['name'], r) for p in again['plays'] for t in p['tasks'] for r in t['hosts'].values() if r.get('changed')]
+    for name, options in (('check-again', ['--check']), ('idempotence', [])):
+        again, _text = chroot_play(role, name, *options)
+        assert again['stats']['tree']['changed'] == 0, (name, [
+            (t['task']['name'], r) for p in again['plays'] for t in p['tasks'] for r in t['hosts'].values() if r.get('changed')])
 
     check, _text = chroot_play({'tasks': [
         {'name': 'In the chroot', 'vmimage.azure.linux_readiness': {'cmdline_required': DEBIAN_CMDLINE}, 'register': 'inside'},

@@ -13,13 +13,17 @@ files, the way the role's tasks use them.
 
 from __future__ import annotations
 
+import base64
 import configparser
 import json
+import subprocess
 from pathlib import Path
 
 import jinja2
 import pytest
 import yaml
+from ansible.plugins.filter.core import FilterModule as CoreFilters
+from ansible.plugins.test.core import TestModule as CoreTests
 
 ROLE = Path(__file__).resolve().parents[3] / 'roles' / 'prepare_linux'
 
@@ -88,8 +92,11 @@ def to_bool(value):
 
 
 def environment():
+    """Jinja2 with ansible-core's own filters and tests (combine, to_json, regex_escape, search...)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / 'templates')), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
+    env.filters.update(CoreFilters().filters())
+    env.tests.update(CoreTests().tests())
     env.filters['bool'] = to_bool
     return env
 
@@ -268,7 +275,77 @@ def test_sshd_and_host_key_unit(key):
     assert values['prepare_linux__ssh_host_key_unit'] == 'vmimage-ssh-host-keys.service'
 
 
+def set_lines(text, lines, style):
+    return json.loads(render('set_lines.j2', {'prepare_linux__text': text, 'prepare_linux__lines': lines, 'prepare_linux__style': style}))
+
+
+def test_set_lines_assign():
+    text = '# GRUB_TIMEOUT=9 (a comment is not a setting)\nGRUB_TIMEOUT=5\nGRUB_DEFAULT=0\n  GRUB_TIMEOUT = 7\nGRUB_TIMEOUTX=3\n'
+    # the last line that sets the key is replaced; a missing key is appended; nothing else moves
+    assert set_lines(text, {'GRUB_TIMEOUT': '1', 'GRUB_TERMINAL': '"serial console"'}, 'assign') == (
+        '# GRUB_TIMEOUT=9 (a comment is not a setting)\nGRUB_TIMEOUT=5\nGRUB_DEFAULT=0\nGRUB_TIMEOUT=1\nGRUB_TIMEOUTX=3\n'
+        'GRUB_TERMINAL="serial console"\n')
+    # a dot in a key is a dot, not any character
+    conf = 'ResourceDiskXFormat=y\nResourceDisk.Format=y\n'
+    assert set_lines(conf, {'ResourceDisk.Format': 'n'}, 'assign') == 'ResourceDiskXFormat=y\nResourceDisk.Format=n\n'
+    # nothing to change: the text comes back byte for byte (no newline added, no line ending rewritten)
+    for same in ('A=1\nB=2', 'A=1\r\nB=2\r\n', 'B=2\nA=1\n'):
+        assert set_lines(same, {'A': '1', 'B': '2'}, 'assign') == same
+    # an empty or missing file gets the lines; a text without its last newline gets one before the new line
+    assert set_lines('', [{'key': 'A', 'line': 'A=1'}], 'assign') == 'A=1\n'
+    assert set_lines('B=2', {'A': '1'}, 'assign') == 'B=2\nA=1\n'
+    # applied twice, the same text: idempotent
+    once = set_lines(text, {'GRUB_TIMEOUT': '1', 'GRUB_TERMINAL': '"serial console"'}, 'assign')
+    assert set_lines(once, {'GRUB_TIMEOUT': '1', 'GRUB_TERMINAL': '"serial console"'}, 'assign') == once
+
+
+def test_set_lines_word():
+    modules = '# List of modules\nloop\nhv_vmbus  # already\n'
+    assert set_lines(modules, ['hv_vmbus', 'hv_netvsc', 'hv_storvsc'], 'word') == (
+        '# List of modules\nloop\nhv_vmbus\nhv_netvsc\nhv_storvsc\n')
+    assert set_lines('hv_vmbus_extra\n', ['hv_vmbus'], 'word') == 'hv_vmbus_extra\nhv_vmbus\n'  # a name is a whole word
+    chrony = 'pool 2.debian.pool.ntp.org iburst\nrefclock  PHC /dev/ptp_hyperv poll 3\nmakestep 1 3\n'
+    refclock = 'refclock PHC /dev/ptp_hyperv poll 3 dpoll -2 offset 0 stratum 2'
+    assert set_lines(chrony, [{'key': 'refclock PHC /dev/ptp_hyperv', 'line': refclock}], 'word').splitlines() == [
+        'pool 2.debian.pool.ntp.org iburst', refclock, 'makestep 1 3']
+
+
+def survey(items, query='dpkg'):
+    """files/survey.sh run for real on this machine, its output read by templates/survey.j2."""
+    script = (ROLE / 'files' / 'survey.sh').read_text()
+    proc = subprocess.run(['sh', '-c', script, 'sh', query] + items, capture_output=True, text=True, check=True, timeout=60)
+    return json.loads(render('survey.j2', {'prepare_linux__survey_lines': proc.stdout.splitlines()}))
+
+
+def test_survey(tmp_path):
+    conf = tmp_path / 'has space.conf'
+    conf.write_bytes(b'A=1\n\xc3\xa9\n')
+    empty = tmp_path / 'empty'
+    empty.write_bytes(b'')
+    result = survey(['pkg:dpkg', 'pkg:vmimage-azure-no-such-package', 'unit:vmimage-azure-no-such.service',
+                     'path:%s' % conf, 'path:%s' % (tmp_path / 'missing'), 'path:%s' % tmp_path,
+                     'file:%s' % conf, 'file:%s' % empty, 'file:%s' % (tmp_path / 'missing'), 'file:%s' % tmp_path, 'swap:'])
+    assert result['installed'] == {'dpkg': True, 'vmimage-azure-no-such-package': False}
+    assert result['units'] == {'vmimage-azure-no-such.service': ''} and result['enabled'] == []
+    assert result['exists'] == {str(conf): True, str(tmp_path / 'missing'): False, str(tmp_path): True}
+    # regular files only, read whole (a name with a space, UTF-8, an empty file)
+    assert result['files'] == {str(conf): 'A=1\n\u00e9\n', str(empty): ''}
+    with open('/proc/swaps', encoding='utf-8') as handle:
+        active = [line.split()[0] for line in handle.read().splitlines()[1:] if line.strip()]
+    assert result['swap'] == active
+    with pytest.raises(subprocess.CalledProcessError):
+        survey(['bogus:1'])
+
+
+def test_survey_reads_units_and_states():
+    lines = ['unit enabled a.service', 'unit disabled b.service', 'unit  c.service', 'unit static d.service',
+             'swap %s -' % base64.b64encode(b'/dev/sdb2\n/swapfile\n').decode()]
+    result = json.loads(render('survey.j2', {'prepare_linux__survey_lines': lines}))
+    assert result['units'] == {'a.service': 'enabled', 'b.service': 'disabled', 'c.service': '', 'd.service': 'static'}
+    assert result['enabled'] == ['a.service'] and result['swap'] == ['/dev/sdb2', '/swapfile']
+
+
 def test_every_template_is_rendered_here():
     tested = {'grub_cmdline.j2', 'dracut.conf.j2', 'cloud_init_datasource.cfg.j2', 'waagent_settings.j2', 'sshd_dropin.conf.j2',
-              'vmimage-ssh-host-keys.service.j2'}
+              'vmimage-ssh-host-keys.service.j2', 'set_lines.j2', 'survey.j2'}
     assert {p.name for p in (ROLE / 'templates').iterdir()} == tested
