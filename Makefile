@@ -53,8 +53,8 @@ SANITY_LOCALE_NOTE := echo 'sanity: en_US.UTF-8 is not installed here, so ansibl
 SANITY_FILTER := 2>&1 | sed -u -e '/Using locale "C.UTF-8" instead of "en_US.UTF-8"/d' -e '/^WARNING: Reviewing previous 1 warning(s):$$/d'
 endif
 
-# Older ansible-core releases meta/runtime.yml claims: `make compat` runs the unit tests and the
-# smoke test (tests/integration/test_smoke.py) under each, in its own venv under .build/compat.
+# Older ansible-core releases meta/runtime.yml claims: `make compat` runs the unit tests, the
+# smoke test (tests/integration/test_smoke.py) and the prepare_linux chroot test under each, in its own venv under .build/compat.
 # The newest (tests/requirements.txt) is the main venv's and runs every stage.
 COMPAT_CORES ?= 2.17 2.18
 COMPAT_DIR := $(BUILD)/compat
@@ -78,7 +78,7 @@ help:
 	@echo 'make sanity | lint | unit | integration | molecule | compat | bench'
 	@echo 'make docs        the HTML documentation site (antsibull-docs) in .build/docs; make docs-check also tests it in headless Chromium'
 	@echo 'make molecule    Molecule scenarios of the roles: prepare_linux on a qemu Debian 12 VM and on a chroot tree (root)'
-	@echo 'make compat      unit tests and a smoke test under each older ansible-core ($(COMPAT_CORES))'
+	@echo 'make compat      unit tests, a smoke test and the prepare_linux chroot test under each older ansible-core ($(COMPAT_CORES))'
 	@echo 'make ee          the execution environment build context in .build/ee/context (ansible-builder create; no image)'
 	@echo 'make deps        system packages (apt-get, only if missing), .venv, Azurite, .build layout'
 	@echo 'make clean       remove .build and test output; make distclean also removes .venv and node_modules'
@@ -232,7 +232,8 @@ molecule: deps layout
 	if [ $${#failed[@]} -gt 0 ]; then echo "molecule: failed: $${failed[*]}" >&2; exit 1; fi
 
 # One venv per release (reused while the requirement files are unchanged); VMIMAGE_EXPECT_CORE
-# makes the smoke test check that ansible-playbook really is that release.
+# makes the smoke test check that ansible-playbook really is that release. The prepare_linux chroot test
+# takes community.general (its chroot connection) and ansible.posix from the main venv's collections.
 compat: deps
 	@failed=(); for core in $(COMPAT_CORES); do \
 		venv=$(COMPAT_DIR)/core-$$core; next=$${core%.*}.$$(( $${core#*.} + 1 )); \
@@ -245,10 +246,11 @@ compat: deps
 				"ansible-core>=$$core,<$$next" -r requirements.txt -r tests/requirements-compat.txt; \
 			touch $$stamp; \
 		fi; \
-		echo "=== compat: ansible-core $$($$venv/bin/python -c 'import ansible; print(ansible.__version__)'): unit tests and smoke test"; \
-		env PATH="$$venv/bin:$$PATH" PYTHONPATH="$(COLLECTIONS)" ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS)" \
+		echo "=== compat: ansible-core $$($$venv/bin/python -c 'import ansible; print(ansible.__version__)'): unit tests, smoke test, prepare_linux in a chroot"; \
+		env PATH="$$venv/bin:$$PATH" PYTHONPATH="$(COLLECTIONS)" ANSIBLE_COLLECTIONS_PATH="$(COLLECTIONS):$$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
 			PYTHON="$$venv/bin/python" ANSIBLE_NOCOWS=1 ANSIBLE_RETRY_FILES_ENABLED=0 VMIMAGE_EXPECT_CORE=$$core \
-			$$venv/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration/test_smoke.py -q -n $(JOBS) \
+			$$venv/bin/python -m pytest -p no:cacheprovider tests/unit tests/integration/test_smoke.py \
+			tests/integration/test_prepare_linux_chroot.py -q -n $(JOBS) \
 			--ignore=tests/unit/roles --ignore=tests/unit/test_execution_environment.py `# need the main venv's collections, ansible-lint, ansible-builder` \
 			--junitxml=$(BUILD)/junit/compat-$$core.xml $(PYTEST_ARGS) || failed+=($$core); \
 	done; \

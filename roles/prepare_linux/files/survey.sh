@@ -4,7 +4,7 @@
 # gets one output line "KIND ANSWER NAME" (the name last: it may hold spaces):
 #   pkg:NAME    installed | missing            (the package database, no network)
 #   unit:NAME   systemctl is-enabled's word, or nothing when systemd knows no such unit
-#   path:PATH   yes | no                       (exists)
+#   path:PATH   yes | no                       (exists, or is a symlink: a dangling one too)
 #   file:PATH   the content, base64, or no line when PATH is not a regular file
 #   swap:       the active swap devices and files, base64 (swapon --show)
 query=$1
@@ -26,7 +26,7 @@ for item in "$@"; do
         unit)
             printf 'unit %s %s\n' "$(systemctl is-enabled "$name" 2>/dev/null)" "$name" ;;
         path)
-            if [ -e "$name" ]; then answer=yes; else answer=no; fi
+            if [ -e "$name" ] || [ -L "$name" ]; then answer=yes; else answer=no; fi
             printf 'path %s %s\n' "$answer" "$name" ;;
         file)
             if [ -f "$name" ]; then printf 'file %s %s\n' "$(base64 -w 0 < "$name")" "$name"; fi ;;

@@ -322,12 +322,13 @@ def test_survey(tmp_path):
     conf.write_bytes(b'A=1\n\xc3\xa9\n')
     empty = tmp_path / 'empty'
     empty.write_bytes(b'')
+    (tmp_path / 'dangling').symlink_to(tmp_path / 'nowhere')  # e.g. a persistent-net rule linked to a file gone
     result = survey(['pkg:dpkg', 'pkg:vmimage-azure-no-such-package', 'unit:vmimage-azure-no-such.service',
-                     'path:%s' % conf, 'path:%s' % (tmp_path / 'missing'), 'path:%s' % tmp_path,
+                     'path:%s' % conf, 'path:%s' % (tmp_path / 'missing'), 'path:%s' % tmp_path, 'path:%s' % (tmp_path / 'dangling'),
                      'file:%s' % conf, 'file:%s' % empty, 'file:%s' % (tmp_path / 'missing'), 'file:%s' % tmp_path, 'swap:'])
     assert result['installed'] == {'dpkg': True, 'vmimage-azure-no-such-package': False}
     assert result['units'] == {'vmimage-azure-no-such.service': ''} and result['enabled'] == []
-    assert result['exists'] == {str(conf): True, str(tmp_path / 'missing'): False, str(tmp_path): True}
+    assert result['exists'] == {str(conf): True, str(tmp_path / 'missing'): False, str(tmp_path): True, str(tmp_path / 'dangling'): True}
     # regular files only, read whole (a name with a space, UTF-8, an empty file)
     assert result['files'] == {str(conf): 'A=1\n\u00e9\n', str(empty): ''}
     with open('/proc/swaps', encoding='utf-8') as handle:
