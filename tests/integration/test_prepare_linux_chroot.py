@@ -6,7 +6,8 @@
 The tree is scripts/debian_tree.py's, with what a bootable disk adds (linux-image-cloud-amd64, grub-pc,
 chrony), built once and cached under .build/debian12 by its recipe; each test extracts a fresh copy. The
 copy is given what a VM prepared elsewhere carries: a swap partition and a swap file in /etc/fstab, a
-kernel command line with net.ifnames=0 and crashkernel=auto, a persistent-net rule.
+kernel command line with net.ifnames=0 and crashkernel=auto, a persistent-net rule, a chrony.conf that
+is a link.
 
 ansible-playbook runs under `unshare --mount --propagation private`, with /proc, /sys and /dev bound into
 the tree inside that namespace only (update-initramfs needs them; they vanish with the namespace). Then:
@@ -129,6 +130,9 @@ def tree_root(tmp_path, debian12_boot_tar):
     grub = (root / 'etc/default/grub').read_text()
     assert 'GRUB_CMDLINE_LINUX=""' in grub and 'GRUB_CMDLINE_LINUX_DEFAULT="quiet"' in grub
     (root / 'etc/default/grub').write_text(grub.replace('GRUB_CMDLINE_LINUX=""', 'GRUB_CMDLINE_LINUX="net.ifnames=0 crashkernel=auto"'))
+    # a configuration file that is a link (the role writes its target, as lineinfile does)
+    (root / 'etc/chrony/chrony.conf').rename(root / 'etc/chrony/chrony-site.conf')
+    (root / 'etc/chrony/chrony.conf').symlink_to('chrony-site.conf')
     (root / 'etc/udev/rules.d').mkdir(parents=True, exist_ok=True)
     (root / 'etc/udev/rules.d/70-persistent-net.rules').write_text('SUBSYSTEM=="net", ATTR{address}=="00:15:5d:00:00:01", NAME="eth0"\n')
     yield root
@@ -245,7 +249,8 @@ def test_prepare_debian12_tree_offline(tree_root, chroot_play):
     assert 'GRUB_SERIAL_COMMAND="serial --speed=115200 --unit=0 --word=8 --parity=no --stop=1"' in grub
     conf = dict(line.split('=', 1) for line in (root / 'etc/waagent.conf').read_text().splitlines() if '=' in line and not line.startswith('#'))
     assert (conf['Provisioning.Agent'], conf['ResourceDisk.Format'], conf['ResourceDisk.EnableSwap']) == ('cloud-init', 'n', 'n')
-    assert 'refclock PHC /dev/ptp_hyperv poll 3 dpoll -2 offset 0 stratum 2' in (root / 'etc/chrony/chrony.conf').read_text().splitlines()
+    assert 'refclock PHC /dev/ptp_hyperv poll 3 dpoll -2 offset 0 stratum 2' in (root / 'etc/chrony/chrony-site.conf').read_text().splitlines()
+    assert os.readlink(str(root / 'etc/chrony/chrony.conf')) == 'chrony-site.conf'
     fstab = (root / 'etc/fstab').read_text()
     assert 'swap' not in fstab and 'UUID=0a1b2c3d-1111-2222-3333-444455556666 / ext4' in fstab and 'tmpfs /tmp' in fstab
     assert not (root / 'swapfile').exists()
