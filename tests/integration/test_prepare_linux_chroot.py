@@ -156,7 +156,8 @@ def chroot_play(tmp_path, tree_root):
         argv = ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', str(tree_root),
                 playbook_tool, '-i', str(inventory), str(playbook)] + list(options)
         env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK='ansible.posix.json', ANSIBLE_NOCOLOR='1',
-                   ANSIBLE_LOCALHOST_WARNING='False', ANSIBLE_COLLECTIONS_PATH=os.environ.get('ANSIBLE_COLLECTIONS_PATH') or str(ROOT / '.build' / 'collections'))
+                   ANSIBLE_LOCALHOST_WARNING='False',
+                   ANSIBLE_COLLECTIONS_PATH=os.environ.get('ANSIBLE_COLLECTIONS_PATH') or str(ROOT / '.build' / 'collections'))
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=str(tmp_path), check=False, timeout=900)
         try:
             data = json.loads(proc.stdout)

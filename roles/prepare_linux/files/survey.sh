@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # prepare_linux's one look at the guest (run as: sh -c "$(cat survey.sh)" sh QUERY ITEM...): every question the
 # role asks before it changes anything, answered in one call instead of one module run each (seconds apiece on a
 # slow guest). Read-only; in a chroot tree it reads the tree. QUERY is dpkg or rpm; each ITEM is KIND:NAME and
