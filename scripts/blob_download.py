@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Download a page blob to a sparse local file: only the page ranges the service holds are fetched
-(4 MiB at a time, eight at once) and written, the rest stays a hole. The main job (playbooks/build_local.yml) uses it to get back the
-VHD it uploaded and boot what Azure would receive.
+(4 MiB at a time, eight at once) and written, the rest stays a hole. The main job
+(playbooks/build_local.yml) uses it to get back the VHD it uploaded and boot what Azure would receive.
 
 The connection string is read from AZURE_STORAGE_CONNECTION_STRING (never from the command line, so
 it does not show in a process list or in Ansible's output). Prints JSON: size, bytes, ranges, seconds.

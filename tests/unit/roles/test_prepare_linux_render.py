@@ -84,20 +84,12 @@ GRUB_DEFAULTS = {
 ADD = ['console=ttyS0,115200n8', 'earlyprintk=ttyS0', 'rootdelay=300']
 
 
-def to_bool(value):
-    """Ansible's bool filter."""
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ('yes', 'on', '1', 'true', 'y')
-
-
 def environment():
-    """Jinja2 with ansible-core's own filters and tests (combine, to_json, regex_escape, search...)."""
+    """Jinja2 with ansible-core's own filters and tests (bool, combine, to_json, regex_escape, search...)."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(ROLE / 'templates')), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
     env.filters.update(CoreFilters().filters())
     env.tests.update(CoreTests().tests())
-    env.filters['bool'] = to_bool
     return env
 
 
